@@ -1,0 +1,206 @@
+// Package config defines Ferry's server configuration: its YAML schema, the defaults, and how a
+// file, FERRY_* environment variables and command-line flags combine.
+//
+// Precedence, lowest first: built-in defaults, the YAML file (--config), FERRY_* environment
+// variables, flags. Every setting has one YAML key, one environment variable and one flag, listed
+// by Settings. Unknown YAML keys are an error. A setting that holds a secret also accepts
+// KEY_file (FERRY_KEY_FILE, --key-file): the path of a file whose content is the value, so the
+// secret never has to appear in a process listing or a committed file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration of `ferry server`.
+type Config struct {
+	// Listen is the address the HTTP server binds.
+	Listen string `yaml:"listen"`
+	// DataDir holds Ferry's local state, such as the default SQLite database.
+	DataDir string `yaml:"data_dir"`
+	// Store is the store URL: sqlite:///path/ferry.db or postgres://user:pass@host/db.
+	// Empty means SQLite under DataDir. It may hold a password, so it also accepts store_file.
+	Store     string `yaml:"store"`
+	StoreFile string `yaml:"store_file"`
+	// ShutdownTimeout bounds how long a stopping server waits for requests in flight.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Log             Log           `yaml:"log"`
+	Delivery        Delivery      `yaml:"delivery"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	// Level is one of debug, info, warn, error.
+	Level string `yaml:"level"`
+	// Format is text or json.
+	Format string `yaml:"format"`
+}
+
+// Delivery configures the GitOps engine and its Kubernetes client.
+type Delivery struct {
+	// Enabled turns the delivery subsystem on; when on, /readyz also requires a working
+	// Kubernetes client.
+	Enabled bool `yaml:"enabled"`
+	// Kubeconfig is the path of a kubeconfig file. Empty means $KUBECONFIG, then
+	// ~/.kube/config, then the in-cluster service account.
+	Kubeconfig string `yaml:"kubeconfig"`
+}
+
+// Default returns the configuration used when nothing else is said.
+func Default() Config {
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		DataDir:         defaultDataDir(),
+		ShutdownTimeout: 10 * time.Second,
+		Log:             Log{Level: "info", Format: "text"},
+		Delivery:        Delivery{Enabled: true},
+	}
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "ferry")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "ferry")
+	}
+	return "ferry-data"
+}
+
+// LoadFile decodes the YAML file at path over c. Unknown keys, duplicate keys, type mismatches
+// and more than one document are errors that name the file, line and key.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	if err := c.decode(data); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+func (c *Config) decode(data []byte) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return yamlError(err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return errors.New("more than one YAML document")
+	}
+	return nil
+}
+
+// unknownField matches yaml.v3's report of a key that has no field.
+var unknownField = regexp.MustCompile(`field (\S+) not found in type \S+`)
+
+// yamlError flattens yaml.v3's multi-line TypeError into one line and words unknown keys the
+// way users name them.
+func yamlError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = unknownField.ReplaceAllString(m, `unknown key "$1"`)
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// Resolve reads every *_file secret into its setting and fills derived defaults. Call it once,
+// after all sources are applied and before Validate.
+func (c *Config) Resolve() error {
+	store, err := fromFile("store", c.Store, c.StoreFile)
+	if err != nil {
+		return err
+	}
+	c.Store, c.StoreFile = store, ""
+	if c.Store == "" {
+		c.Store = "sqlite://" + filepath.ToSlash(filepath.Join(absDir(c.DataDir), "ferry.db"))
+	}
+	return nil
+}
+
+func absDir(dir string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		return abs
+	}
+	return dir
+}
+
+// fromFile returns value, or the content of file when it is set. Both set is an error.
+func fromFile(key, value, file string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	if value != "" {
+		return "", fmt.Errorf("config: %s and %s_file are both set; use one", key, key)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("config: %s_file: %w", key, err)
+	}
+	return strings.TrimRight(string(data), "\r\n"), nil
+}
+
+// Validate reports the first setting that cannot work, naming its key.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("config: listen %q: %w", c.Listen, err)
+	}
+	if c.DataDir == "" {
+		return errors.New("config: data_dir must not be empty")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return fmt.Errorf("config: shutdown_timeout %s must be positive", c.ShutdownTimeout)
+	}
+	if _, err := ParseLevel(c.Log.Level); err != nil {
+		return err
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// ParseLevel parses a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("config: log.level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewLogger builds the process logger the configuration asks for.
+func (c *Config) NewLogger(w io.Writer) *slog.Logger {
+	level, _ := ParseLevel(c.Log.Level)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

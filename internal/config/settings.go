@@ -1,0 +1,138 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Setting is one configuration value, reachable as one YAML key, one FERRY_* environment variable
+// and one flag.
+type Setting struct {
+	// Key is the YAML key, dotted for nesting ("log.level").
+	Key string
+	// Flag is the flag name without dashes.
+	Flag  string
+	Usage string
+	// field returns a pointer to the value in c: *string, *bool or *time.Duration.
+	field func(c *Config) any
+}
+
+// Env is the environment variable that sets s: FERRY_ and the key in upper case.
+func (s Setting) Env() string {
+	return "FERRY_" + strings.ToUpper(strings.ReplaceAll(s.Key, ".", "_"))
+}
+
+func (s Setting) set(c *Config, v string) error {
+	switch p := s.field(c).(type) {
+	case *string:
+		*p = v
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean", v)
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 10s", v)
+		}
+		*p = d
+	default:
+		return fmt.Errorf("setting %s has unsupported type %T", s.Key, p)
+	}
+	return nil
+}
+
+// Settings lists every setting of `ferry server`.
+var Settings = []Setting{
+	{Key: "listen", Flag: "listen", Usage: "address the HTTP server listens on",
+		field: func(c *Config) any { return &c.Listen }},
+	{Key: "data_dir", Flag: "data-dir", Usage: "directory for local state, such as the default SQLite store",
+		field: func(c *Config) any { return &c.DataDir }},
+	{Key: "store", Flag: "store", Usage: "store URL: sqlite:///PATH or postgres://USER:PASS@HOST/DB (default SQLite under --data-dir)",
+		field: func(c *Config) any { return &c.Store }},
+	{Key: "store_file", Flag: "store-file", Usage: "file holding the store URL, for URLs with a password",
+		field: func(c *Config) any { return &c.StoreFile }},
+	{Key: "shutdown_timeout", Flag: "shutdown-timeout", Usage: "how long a stopping server waits for requests in flight",
+		field: func(c *Config) any { return &c.ShutdownTimeout }},
+	{Key: "log.level", Flag: "log-level", Usage: "log level: debug, info, warn or error",
+		field: func(c *Config) any { return &c.Log.Level }},
+	{Key: "log.format", Flag: "log-format", Usage: "log format: text or json",
+		field: func(c *Config) any { return &c.Log.Format }},
+	{Key: "delivery.enabled", Flag: "delivery", Usage: "run the GitOps delivery subsystem (needs a Kubernetes cluster)",
+		field: func(c *Config) any { return &c.Delivery.Enabled }},
+	{Key: "delivery.kubeconfig", Flag: "kubeconfig", Usage: "kubeconfig file (default $KUBECONFIG, ~/.kube/config, then in-cluster)",
+		field: func(c *Config) any { return &c.Delivery.Kubeconfig }},
+}
+
+// BindFlags registers one flag per setting on fs, with the defaults of def shown in --help.
+func BindFlags(fs *pflag.FlagSet, def Config) {
+	for _, s := range Settings {
+		usage := s.Usage + " (env " + s.Env() + ")"
+		switch p := s.field(&def).(type) {
+		case *string:
+			fs.String(s.Flag, *p, usage)
+		case *bool:
+			fs.Bool(s.Flag, *p, usage)
+		case *time.Duration:
+			fs.Duration(s.Flag, *p, usage)
+		}
+	}
+}
+
+// ApplyEnv overlays every FERRY_* variable that lookup finds on c.
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
+	for _, s := range Settings {
+		v, ok := lookup(s.Env())
+		if !ok {
+			continue
+		}
+		if err := s.set(c, v); err != nil {
+			return fmt.Errorf("environment %s: %w", s.Env(), err)
+		}
+	}
+	return nil
+}
+
+// ApplyFlags overlays on c the flags of fs that were set on the command line.
+func (c *Config) ApplyFlags(fs *pflag.FlagSet) error {
+	for _, s := range Settings {
+		f := fs.Lookup(s.Flag)
+		if f == nil || !f.Changed {
+			continue
+		}
+		if err := s.set(c, f.Value.String()); err != nil {
+			return fmt.Errorf("flag --%s: %w", s.Flag, err)
+		}
+	}
+	return nil
+}
+
+// Load builds the configuration from defaults, the YAML file at path (if not empty), the
+// environment and the flags set in fs, in that order of precedence, then resolves and validates it.
+func Load(path string, fs *pflag.FlagSet, lookupEnv func(string) (string, bool)) (Config, error) {
+	c := Default()
+	if path != "" {
+		if err := c.LoadFile(path); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := c.ApplyEnv(lookupEnv); err != nil {
+		return Config{}, err
+	}
+	if err := c.ApplyFlags(fs); err != nil {
+		return Config{}, err
+	}
+	if err := c.Resolve(); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
