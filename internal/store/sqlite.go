@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var sqliteDialect = &dialect{
+	name:     "sqlite",
+	timeType: "INTEGER",
+	time:     func(t time.Time) any { return t.UnixMicro() },
+	// The writer begins every transaction IMMEDIATE, taking the database's one write lock
+	// (waiting up to busy_timeout for another process to drop it), so migrators already
+	// take turns.
+	lockMigrations: func(context.Context, *sql.Tx) error { return nil },
+	foreignKeyViolation: func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	},
+}
+
+const memory = ":memory:"
+
+// openSQLite opens the SQLite database u names, in WAL mode with foreign keys enforced.
+// Writes go through a single connection, so this process's writers queue in Go instead of
+// failing with SQLITE_BUSY; reads use a pool of query-only connections beside it.
+func openSQLite(ctx context.Context, u *url.URL, opts Options) (*DB, error) {
+	path, err := sqlitePath(u)
+	if err != nil {
+		return nil, err
+	}
+	if path == memory {
+		// Every connection to :memory: is a new database, so one connection does all.
+		pool, err := openSQLitePool(ctx, memory+"?"+sqliteParams(opts, true), 1)
+		if err != nil {
+			return nil, err
+		}
+		return &DB{dialect: sqliteDialect, write: pool, read: pool}, nil
+	}
+	file := "file:" + (&url.URL{Path: path}).EscapedPath()
+	write, err := openSQLitePool(ctx, file+"?"+sqliteParams(opts, true), 1)
+	if err != nil {
+		return nil, err
+	}
+	read, err := openSQLitePool(ctx, file+"?"+sqliteParams(opts, false), opts.MaxOpenConns)
+	if err != nil {
+		return nil, errors.Join(err, write.Close())
+	}
+	return &DB{dialect: sqliteDialect, write: write, read: read}, nil
+}
+
+// sqlitePath returns the file path of a sqlite: URL.
+func sqlitePath(u *url.URL) (string, error) {
+	if u.Host != "" || u.User != nil {
+		return "", fmt.Errorf("%w: sqlite URL has a host; write sqlite:///absolute/path or sqlite:relative/path", ErrInvalidURL)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%w: sqlite URL takes no parameters", ErrInvalidURL)
+	}
+	path := u.Path
+	if u.Opaque != "" {
+		p, err := url.PathUnescape(u.Opaque)
+		if err != nil {
+			return "", fmt.Errorf("%w: %w", ErrInvalidURL, err)
+		}
+		path = p
+	}
+	if path == "" {
+		return "", fmt.Errorf("%w: sqlite URL has no path", ErrInvalidURL)
+	}
+	return path, nil
+}
+
+// sqliteParams returns the connection parameters for the writer or a reader.
+func sqliteParams(opts Options, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	if writer {
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return q.Encode()
+}
+
+func openSQLitePool(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
+	pool, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	pool.SetMaxOpenConns(conns)
+	pool.SetMaxIdleConns(conns)
+	if err := pool.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open sqlite: %w", err), pool.Close())
+	}
+	return pool, nil
+}
