@@ -177,7 +177,7 @@ func TestLoadErrors(t *testing.T) {
 		want []string
 	}{
 		{name: "unknown key", file: "listen: 127.0.0.1:1\nlisten_addr: x\n", want: []string{`unknown key "listen_addr"`, "line 2"}},
-		{name: "unknown nested key", file: "log:\n  levle: debug\n", want: []string{`unknown key "levle"`}},
+		{name: "unknown nested key", file: "log:\n  verbosity: debug\n", want: []string{`unknown key "verbosity"`}},
 		{name: "malformed yaml", file: "listen: [\n", want: []string{"ferry.yaml"}},
 		{name: "wrong type", file: "shutdown_timeout: soon\n", want: []string{"line 1", "soon", "time.Duration"}},
 		{name: "two documents", file: "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n", want: []string{"more than one YAML document"}},

@@ -1,0 +1,201 @@
+// Package app wires Ferry's subsystems into one process: New builds everything from a
+// configuration, Run serves until its context ends, then everything is stopped in reverse order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ferrycd/ferry/internal/buildinfo"
+	"github.com/ferrycd/ferry/internal/config"
+	"github.com/ferrycd/ferry/internal/store"
+	"github.com/ferrycd/ferry/internal/web"
+)
+
+// Options are what New needs to build the process.
+type Options struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Registry collects every metric of the process. New creates one when nil.
+	Registry *prometheus.Registry
+}
+
+// App is a built, not yet serving, Ferry process.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	ln       net.Listener
+	srv      *http.Server
+	store    *store.DB
+	cleanups []func() error
+}
+
+// New opens the store (migrating it), connects to Kubernetes when delivery is on, and binds the
+// listen address. On error, whatever was already opened is closed again.
+func New(ctx context.Context, opts Options) (_ *App, err error) {
+	a := &App{cfg: opts.Config, log: opts.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	defer func() {
+		if err != nil {
+			_ = a.cleanup()
+		}
+	}()
+
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if err := registerProcessMetrics(reg); err != nil {
+		return nil, err
+	}
+
+	// The data directory is Ferry's own; the default SQLite store lives in it.
+	if err := os.MkdirAll(a.cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	db, err := store.Open(ctx, a.cfg.Store, store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a.store = db
+	a.onStop(db.Close)
+	ready := []web.Check{{Name: "store", Fn: db.Ready}}
+
+	if a.cfg.Delivery.Enabled {
+		check, err := kubernetesCheck(a.cfg.Delivery.Kubeconfig)
+		if err != nil {
+			return nil, err
+		}
+		ready = append(ready, web.Check{Name: "kubernetes", Fn: check})
+	}
+
+	a.ln, err = net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	a.onStop(func() error {
+		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+	a.srv = &http.Server{
+		Handler: web.New(web.Options{
+			Logger:   a.log,
+			Registry: reg,
+			Ready:    ready,
+			Releases: db,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	return a, nil
+}
+
+// Addr is the address the server listens on, with the port resolved when the configuration
+// asked for port 0.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Store is the process's store.
+func (a *App) Store() *store.DB { return a.store }
+
+// Run serves until ctx is done, then stops accepting requests, waits up to the configured
+// shutdown timeout for requests in flight, and closes everything New opened.
+func (a *App) Run(ctx context.Context) error {
+	info := buildinfo.Get()
+	a.log.Info("ferry serving", "addr", a.Addr(), "store", store.RedactURL(a.cfg.Store),
+		"delivery", a.cfg.Delivery.Enabled, "version", info.Version, "commit", info.Commit)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.srv.Serve(a.ln) }()
+
+	var err error
+	select {
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		a.log.Info("ferry stopping", "timeout", a.cfg.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if serr := a.srv.Shutdown(sctx); serr != nil {
+			err = fmt.Errorf("shutdown: %w", serr)
+			_ = a.srv.Close()
+		}
+		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, fmt.Errorf("serve: %w", serr))
+		}
+	}
+	return errors.Join(err, a.cleanup())
+}
+
+// onStop registers f to run when the app stops; cleanups run last-in, first-out.
+func (a *App) onStop(f func() error) { a.cleanups = append(a.cleanups, f) }
+
+func (a *App) cleanup() error {
+	var errs []error
+	for i := len(a.cleanups) - 1; i >= 0; i-- {
+		errs = append(errs, a.cleanups[i]())
+	}
+	a.cleanups = nil
+	return errors.Join(errs...)
+}
+
+func registerProcessMetrics(reg prometheus.Registerer) error {
+	info := buildinfo.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ferry_build_info",
+		Help: "A metric with constant value 1, labelled by the version, commit and Go version Ferry was built with.",
+		ConstLabels: prometheus.Labels{
+			"version": info.Version, "commit": info.Commit, "goversion": info.GoVersion,
+		},
+	})
+	build.Set(1)
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		build,
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// kubernetesCheck loads the Kubernetes client configuration and returns a readiness check that
+// asks the API server for its version. Only a configuration that cannot be loaded is an error
+// here; an API server that is down makes the process unready, not dead.
+func kubernetesCheck(kubeconfig string) (func(context.Context) error, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("delivery: kubernetes client config: %w (set --kubeconfig, or --delivery=false to run without Kubernetes)", err)
+	}
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "ferry/" + buildinfo.Get().Version
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: kubernetes client: %w", err)
+	}
+	return func(ctx context.Context) error {
+		return cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error()
+	}, nil
+}

@@ -1,0 +1,157 @@
+// Package web serves Ferry's HTTP surface: health and readiness probes, Prometheus metrics and the
+// JSON API under /api/v1.
+//
+// Every handler reports failure through one function, writeError, which maps the domain's sentinel
+// errors to HTTP statuses so that the same failure always gets the same answer.
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ferrycd/ferry/internal/release"
+)
+
+// Check is one readiness condition: /readyz answers 200 only when every Check returns nil.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Options are the dependencies of the HTTP handler.
+type Options struct {
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	// Ready lists the readiness checks.
+	Ready []Check
+	// CheckTimeout bounds each readiness check.
+	CheckTimeout time.Duration
+	// Releases answers the release API.
+	Releases ReleaseReader
+}
+
+// ReleaseReader is what the release API needs from the store.
+type ReleaseReader interface {
+	GetRelease(ctx context.Context, id int64) (release.Release, error)
+	FindReleases(ctx context.Context, f release.Filter) (release.Page, error)
+	Timeline(ctx context.Context, releaseID int64, f release.TimelineFilter) (release.Timeline, error)
+}
+
+// New returns Ferry's HTTP handler.
+func New(opts Options) http.Handler {
+	if opts.CheckTimeout <= 0 {
+		opts.CheckTimeout = 3 * time.Second
+	}
+	s := &server{opts: opts, log: opts.Logger}
+	m := newMetrics(opts.Registry)
+
+	mux := http.NewServeMux()
+	handle := func(pattern, name string, h http.HandlerFunc) {
+		mux.Handle(pattern, m.instrument(name, h))
+	}
+	handle("GET /healthz", "healthz", s.healthz)
+	handle("GET /readyz", "readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{
+		Registry:          opts.Registry,
+		EnableOpenMetrics: true,
+	}))
+	handle("GET /api/v1/releases", "releases.list", s.listReleases)
+	handle("GET /api/v1/releases/{id}", "releases.get", s.getRelease)
+	handle("GET /api/v1/releases/{id}/timeline", "releases.timeline", s.releaseTimeline)
+	handle("/api/", "api.unknown", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fmt.Errorf("%w: no API route %s %s", errNoRoute, r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+type server struct {
+	opts Options
+	log  *slog.Logger
+}
+
+func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// readyz answers in the format of kube-apiserver's /readyz?verbose: one [+] or [-] line per check.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	var b strings.Builder
+	ready := true
+	for _, c := range s.opts.Ready {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.CheckTimeout)
+		err := c.Fn(ctx)
+		cancel()
+		if err != nil {
+			ready = false
+			fmt.Fprintf(&b, "[-]%s failed: %v\n", c.Name, err)
+			continue
+		}
+		fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if ready {
+		b.WriteString("ready\n")
+	} else {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		b.WriteString("not ready\n")
+	}
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// errNoRoute and errBadRequest are this package's own failures; the domain's come from release.
+var (
+	errNoRoute    = errors.New("not found")
+	errBadRequest = errors.New("bad request")
+)
+
+// apiError is the JSON body of every failed API request.
+type apiError struct {
+	Error struct {
+		Status  int    `json:"status"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// writeError is the single place that maps an error to an HTTP status. Unexpected errors are
+// logged and answered with a generic message, so internals never reach a client.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var body apiError
+	switch {
+	case errors.Is(err, release.ErrNotFound), errors.Is(err, errNoRoute):
+		body.Error.Status = http.StatusNotFound
+	case errors.Is(err, release.ErrInvalid), errors.Is(err, errBadRequest):
+		body.Error.Status = http.StatusBadRequest
+	case errors.Is(err, release.ErrConflict):
+		body.Error.Status = http.StatusConflict
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+		return
+	default:
+		body.Error.Status = http.StatusInternalServerError
+		log.ErrorContext(r.Context(), "api request", "method", r.Method, "path", r.URL.Path, "err", err)
+		err = errors.New("internal error; see the server log")
+	}
+	body.Error.Message = err.Error()
+	writeJSON(w, body.Error.Status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
