@@ -12,8 +12,10 @@ LDFLAGS := -X github.com/ferrycd/ferry/internal/buildinfo.Version=$(VERSION) \
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ferry
 GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0
+CONTROLLER_GEN_VERSION := v0.23.0
 GOLANGCI_LINT := $(CACHE)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 GOVULNCHECK   := $(CACHE)/tools/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
+CONTROLLER_GEN := $(CACHE)/tools/controller-gen-$(CONTROLLER_GEN_VERSION)/controller-gen
 
 DEMO_DIR ?= $(CURDIR)/.demo
 
@@ -26,7 +28,7 @@ testbin: ## Build etcd, the Kubernetes control plane, kubectl and kwok into $(CA
 	@hack/testbin.sh >/dev/null
 
 .PHONY: tools
-tools: $(GOLANGCI_LINT) $(GOVULNCHECK) ## Install the pinned linters into $(CACHE)/tools.
+tools: $(GOLANGCI_LINT) $(GOVULNCHECK) $(CONTROLLER_GEN) ## Install the pinned linters and generators into $(CACHE)/tools.
 
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
@@ -34,12 +36,16 @@ $(GOLANGCI_LINT):
 $(GOVULNCHECK):
 	GOBIN=$(dir $@) go install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION)
 
+$(CONTROLLER_GEN):
+	GOBIN=$(dir $@) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
 .PHONY: fmt
 fmt: ## Format the code.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: lint
-lint: tools ## gofmt, go mod tidy, go vet, golangci-lint, govulncheck.
+lint: tools ## gofmt, go mod tidy, generated code, go vet, golangci-lint, govulncheck.
+	@hack/verify-generated.sh
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	go mod tidy -diff
 	go vet ./...
@@ -55,8 +61,9 @@ bench: testbin ## Run the benchmarks and print their numbers.
 	FERRY_TESTBIN=$$(hack/testbin.sh) go test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: generate
-generate: ## Regenerate generated code.
-	go generate ./...
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRDs from api/.
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 
 .PHONY: demo
 demo: build testbin ## Start a local control plane and ferry server on SQLite; Ctrl-C stops both.
