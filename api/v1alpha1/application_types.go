@@ -184,6 +184,9 @@ const (
 	AnnotationSyncWave = "ferry.dev/sync-wave"
 	// AnnotationPrune set to "disabled" keeps an owned object in the cluster when it leaves git.
 	AnnotationPrune = "ferry.dev/prune"
+	// AnnotationRollbackTo pins the Application to a commit SHA from its history (`ferry app
+	// rollback`). The next new commit on the tracked revision, or `ferry app resume`, unpins it.
+	AnnotationRollbackTo = "ferry.dev/rollback-to"
 )
 
 // Condition types of an Application.
@@ -194,6 +197,8 @@ const (
 	ConditionReconciling = "Reconciling"
 	// ConditionStalled is True when retrying cannot help until the spec or the commit changes.
 	ConditionStalled = "Stalled"
+	// ConditionPinned is True while a rollback holds the Application at an earlier commit.
+	ConditionPinned = "Pinned"
 )
 
 // SyncStatus is the result of comparing git with the cluster.
@@ -241,6 +246,17 @@ type HistoryEntry struct {
 	ReleaseID int64 `json:"releaseID,omitempty"`
 }
 
+// RollbackStatus records a rollback pin.
+type RollbackStatus struct {
+	// Revision is the commit the Application is pinned to.
+	Revision string `json:"revision"`
+	// TrackedHead is the commit the tracked revision pointed at when the pin was set; a
+	// different head means a new commit, which ends the pin.
+	TrackedHead string `json:"trackedHead"`
+	// PinnedAt is when the pin was first seen.
+	PinnedAt metav1.Time `json:"pinnedAt"`
+}
+
 // ApplicationStatus is what Ferry observed and did.
 type ApplicationStatus struct {
 	// ObservedGeneration is the generation of the spec the status describes.
@@ -267,6 +283,9 @@ type ApplicationStatus struct {
 	// LastSyncedAt is when the last sync finished.
 	// +optional
 	LastSyncedAt *metav1.Time `json:"lastSyncedAt,omitempty"`
+	// Rollback is set while a rollback pins the Application to an earlier commit.
+	// +optional
+	Rollback *RollbackStatus `json:"rollback,omitempty"`
 	// LastHandledSyncRequest is the value of the ferry.dev/sync-requested annotation that the
 	// last manual sync answered.
 	// +optional

@@ -10,13 +10,16 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/ferrycd/ferry/internal/buildinfo"
 	"github.com/ferrycd/ferry/internal/config"
@@ -39,6 +42,7 @@ type App struct {
 	ln       net.Listener
 	srv      *http.Server
 	store    *store.DB
+	delivery *gitops
 	cleanups []func() error
 }
 
@@ -75,12 +79,17 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	a.onStop(db.Close)
 	ready := []web.Check{{Name: "store", Fn: db.Ready}}
 
+	gatherer := prometheus.Gatherers{reg}
 	if a.cfg.Delivery.Enabled {
-		check, err := kubernetesCheck(a.cfg.Delivery.Kubeconfig)
+		rc, check, err := kubernetesClient(a.cfg.Delivery.Kubeconfig)
 		if err != nil {
 			return nil, err
 		}
 		ready = append(ready, web.Check{Name: "kubernetes", Fn: check})
+		if a.delivery, err = newDelivery(rc, a.cfg, a.log, reg, db); err != nil {
+			return nil, err
+		}
+		gatherer = append(gatherer, withoutRuntimeMetrics(ctrlmetrics.Registry))
 	}
 
 	a.ln, err = net.Listen("tcp", a.cfg.Listen)
@@ -97,6 +106,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		Handler: web.New(web.Options{
 			Logger:   a.log,
 			Registry: reg,
+			Gatherer: gatherer,
 			Ready:    ready,
 			Releases: db,
 		}),
@@ -121,26 +131,54 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("ferry serving", "addr", a.Addr(), "store", store.RedactURL(a.cfg.Store),
 		"delivery", a.cfg.Delivery.Enabled, "version", info.Version, "commit", info.Commit)
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var deliveryErr chan error // stays nil, never ready, without delivery
+	if a.delivery != nil {
+		deliveryErr = make(chan error, 1)
+		go func() { deliveryErr <- a.delivery.run(ctx) }()
+	}
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.srv.Serve(a.ln) }()
 
 	var err error
 	select {
-	case err = <-serveErr:
-		err = fmt.Errorf("serve: %w", err)
+	case serr := <-serveErr:
+		err = fmt.Errorf("serve: %w", serr)
+		cancel()
+	case derr := <-deliveryErr:
+		// Delivery ends only with the process; ending early is a failure.
+		err = errors.Join(errors.New("delivery stopped"), derr)
+		deliveryErr = nil
+		cancel()
+		err = errors.Join(err, a.shutdown(ctx, serveErr))
 	case <-ctx.Done():
 		a.log.Info("ferry stopping", "timeout", a.cfg.ShutdownTimeout)
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
-		defer cancel()
-		if serr := a.srv.Shutdown(sctx); serr != nil {
-			err = fmt.Errorf("shutdown: %w", serr)
-			_ = a.srv.Close()
-		}
-		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
-			err = errors.Join(err, fmt.Errorf("serve: %w", serr))
+		// ctx is done, so delivery is stopping too, at the same time as the HTTP server.
+		err = a.shutdown(ctx, serveErr)
+	}
+	if deliveryErr != nil {
+		if derr := <-deliveryErr; derr != nil {
+			err = errors.Join(err, fmt.Errorf("delivery: %w", derr))
 		}
 	}
 	return errors.Join(err, a.cleanup())
+}
+
+// shutdown stops the HTTP server, letting requests in flight finish within the shutdown timeout.
+func (a *App) shutdown(ctx context.Context, serveErr <-chan error) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	var err error
+	if serr := a.srv.Shutdown(sctx); serr != nil {
+		err = fmt.Errorf("shutdown: %w", serr)
+		_ = a.srv.Close()
+	}
+	if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, fmt.Errorf("serve: %w", serr))
+	}
+	return err
 }
 
 // onStop registers f to run when the app stops; cleanups run last-in, first-out.
@@ -153,6 +191,22 @@ func (a *App) cleanup() error {
 	}
 	a.cleanups = nil
 	return errors.Join(errs...)
+}
+
+// withoutRuntimeMetrics drops the Go and process metrics from g: controller-runtime's registry
+// has its own copies of the collectors Ferry's registry already serves, and two copies of a
+// series make the whole scrape fail.
+func withoutRuntimeMetrics(g prometheus.Gatherer) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, err := g.Gather()
+		out := mfs[:0]
+		for _, mf := range mfs {
+			if name := mf.GetName(); !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+				out = append(out, mf)
+			}
+		}
+		return out, err
+	})
 }
 
 func registerProcessMetrics(reg prometheus.Registerer) error {
@@ -177,25 +231,25 @@ func registerProcessMetrics(reg prometheus.Registerer) error {
 	return nil
 }
 
-// kubernetesCheck loads the Kubernetes client configuration and returns a readiness check that
-// asks the API server for its version. Only a configuration that cannot be loaded is an error
-// here; an API server that is down makes the process unready, not dead.
-func kubernetesCheck(kubeconfig string) (func(context.Context) error, error) {
+// kubernetesClient loads the Kubernetes client configuration and returns it with a readiness
+// check that asks the API server for its version. Only a configuration that cannot be loaded
+// is an error here; an API server that is down makes the process unready, not dead.
+func kubernetesClient(kubeconfig string) (*rest.Config, func(context.Context) error, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if kubeconfig != "" {
 		rules.ExplicitPath = kubeconfig
 	}
 	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("delivery: kubernetes client config: %w (set --kubeconfig, or --delivery=false to run without Kubernetes)", err)
+		return nil, nil, fmt.Errorf("delivery: kubernetes client config: %w (set --kubeconfig, or --delivery=false to run without Kubernetes)", err)
 	}
 	rc = rest.CopyConfig(rc)
 	rc.UserAgent = "ferry/" + buildinfo.Get().Version
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("delivery: kubernetes client: %w", err)
+		return nil, nil, fmt.Errorf("delivery: kubernetes client: %w", err)
 	}
-	return func(ctx context.Context) error {
+	return rc, func(ctx context.Context) error {
 		return cs.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Error()
 	}, nil
 }

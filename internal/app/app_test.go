@@ -79,10 +79,26 @@ func TestReadyWithKubernetes(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "[+]store ok") || !strings.Contains(body, "[+]kubernetes ok") {
 		t.Errorf("GET /readyz = %d %q, want 200 with the store and kubernetes checks passing", code, body)
 	}
-	code, body = get(t, url+"/metrics")
-	for _, want := range []string{"ferry_build_info{", "go_goroutines ", "process_resident_memory_bytes "} {
-		if code != http.StatusOK || !strings.Contains(body, want) {
-			t.Errorf("GET /metrics = %d without %q", code, want)
+	// The controller starts beside the HTTP server; its metrics appear once it runs.
+	var missing []string
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for {
+		code, body = get(t, url+"/metrics")
+		missing = missing[:0]
+		for _, want := range []string{"ferry_build_info{", "go_goroutines ", "process_resident_memory_bytes ",
+			"controller_runtime_max_concurrent_reconciles{", "ferry_app_reconcile_duration_seconds_count "} {
+			if !strings.Contains(body, want) {
+				missing = append(missing, want)
+			}
+		}
+		if code == http.StatusOK && len(missing) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("GET /metrics = %d, missing %q", code, missing)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	if err := stop(); err != nil {

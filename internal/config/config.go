@@ -38,6 +38,18 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Log             Log           `yaml:"log"`
 	Delivery        Delivery      `yaml:"delivery"`
+	Webhooks        Webhooks      `yaml:"webhooks"`
+}
+
+// Webhooks holds the shared secrets git providers sign push webhooks with. A provider without a
+// secret is refused. Each also accepts KEY_file.
+type Webhooks struct {
+	GitHubSecret     string `yaml:"github_secret"`
+	GitHubSecretFile string `yaml:"github_secret_file"`
+	GitLabToken      string `yaml:"gitlab_token"`
+	GitLabTokenFile  string `yaml:"gitlab_token_file"`
+	GiteaSecret      string `yaml:"gitea_secret"`
+	GiteaSecretFile  string `yaml:"gitea_secret_file"`
 }
 
 // Log configures structured logging.
@@ -56,6 +68,14 @@ type Delivery struct {
 	// Kubeconfig is the path of a kubeconfig file. Empty means $KUBECONFIG, then
 	// ~/.kube/config, then the in-cluster service account.
 	Kubeconfig string `yaml:"kubeconfig"`
+	// Concurrency is how many Applications sync at once.
+	Concurrency int `yaml:"concurrency"`
+	// InstallCRDs applies Ferry's CustomResourceDefinitions at start.
+	InstallCRDs bool `yaml:"install_crds"`
+	// LeaderElection lets one of several replicas run delivery; the others stand by.
+	LeaderElection bool `yaml:"leader_election"`
+	// LeaderElectionNamespace holds the leader lease (default: the in-cluster namespace).
+	LeaderElectionNamespace string `yaml:"leader_election_namespace"`
 }
 
 // Default returns the configuration used when nothing else is said.
@@ -65,7 +85,7 @@ func Default() Config {
 		DataDir:         defaultDataDir(),
 		ShutdownTimeout: 10 * time.Second,
 		Log:             Log{Level: "info", Format: "text"},
-		Delivery:        Delivery{Enabled: true},
+		Delivery:        Delivery{Enabled: true, Concurrency: 8, InstallCRDs: true},
 	}
 }
 
@@ -131,11 +151,21 @@ func yamlError(err error) error {
 // Resolve reads every *_file secret into its setting and fills derived defaults. Call it once,
 // after all sources are applied and before Validate.
 func (c *Config) Resolve() error {
-	store, err := fromFile("store", c.Store, c.StoreFile)
-	if err != nil {
-		return err
+	for _, s := range []struct {
+		key         string
+		value, file *string
+	}{
+		{"store", &c.Store, &c.StoreFile},
+		{"webhooks.github_secret", &c.Webhooks.GitHubSecret, &c.Webhooks.GitHubSecretFile},
+		{"webhooks.gitlab_token", &c.Webhooks.GitLabToken, &c.Webhooks.GitLabTokenFile},
+		{"webhooks.gitea_secret", &c.Webhooks.GiteaSecret, &c.Webhooks.GiteaSecretFile},
+	} {
+		v, err := fromFile(s.key, *s.value, *s.file)
+		if err != nil {
+			return err
+		}
+		*s.value, *s.file = v, ""
 	}
-	c.Store, c.StoreFile = store, ""
 	if c.Store == "" {
 		c.Store = "sqlite://" + filepath.ToSlash(filepath.Join(absDir(c.DataDir), "ferry.db"))
 	}
@@ -171,6 +201,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("config: data_dir must not be empty")
+	}
+	if c.Delivery.Concurrency <= 0 {
+		return fmt.Errorf("config: delivery.concurrency %d must be positive", c.Delivery.Concurrency)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: shutdown_timeout %s must be positive", c.ShutdownTimeout)

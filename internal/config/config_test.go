@@ -68,7 +68,7 @@ delivery:
 			want: func(c *Config) {
 				c.Listen, c.DataDir, c.ShutdownTimeout = "127.0.0.1:1001", "/from/file", 3*time.Second
 				c.Log = Log{Level: "debug", Format: "json"}
-				c.Delivery = Delivery{Enabled: false, Kubeconfig: "/file/kubeconfig"}
+				c.Delivery.Enabled, c.Delivery.Kubeconfig = false, "/file/kubeconfig"
 			},
 		},
 		{
@@ -78,7 +78,7 @@ delivery:
 			want: func(c *Config) {
 				c.Listen, c.DataDir, c.ShutdownTimeout = "127.0.0.1:1002", "/from/file", 3*time.Second
 				c.Log = Log{Level: "warn", Format: "json"}
-				c.Delivery = Delivery{Enabled: true, Kubeconfig: "/file/kubeconfig"}
+				c.Delivery.Enabled, c.Delivery.Kubeconfig = true, "/file/kubeconfig"
 			},
 		},
 		{
@@ -89,7 +89,7 @@ delivery:
 			want: func(c *Config) {
 				c.Listen, c.DataDir, c.ShutdownTimeout = "127.0.0.1:1003", "/from/file", 4*time.Second
 				c.Log = Log{Level: "debug", Format: "json"}
-				c.Delivery = Delivery{Enabled: true, Kubeconfig: "/flag/kc"}
+				c.Delivery.Enabled, c.Delivery.Kubeconfig = true, "/flag/kc"
 			},
 		},
 		{
@@ -99,7 +99,7 @@ delivery:
 			want: func(c *Config) {
 				c.Listen, c.DataDir, c.ShutdownTimeout = "127.0.0.1:1001", "/from/file", 3*time.Second
 				c.Log = Log{Level: "debug", Format: "json"}
-				c.Delivery = Delivery{Enabled: false, Kubeconfig: "/file/kubeconfig"}
+				c.Delivery.Enabled, c.Delivery.Kubeconfig = false, "/file/kubeconfig"
 			},
 		},
 	}
@@ -128,6 +128,8 @@ func TestSettingsReachEveryKey(t *testing.T) {
 			switch s.field(&Config{}).(type) {
 			case *bool:
 				value = "true"
+			case *int:
+				value = "7"
 			case *time.Duration:
 				value = "7s"
 			}

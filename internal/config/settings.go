@@ -36,6 +36,12 @@ func (s Setting) set(c *Config, v string) error {
 			return fmt.Errorf("%q is not a boolean", v)
 		}
 		*p = b
+	case *int:
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p = n
 	case *time.Duration:
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -68,6 +74,26 @@ var Settings = []Setting{
 		field: func(c *Config) any { return &c.Delivery.Enabled }},
 	{Key: "delivery.kubeconfig", Flag: "kubeconfig", Usage: "kubeconfig file (default $KUBECONFIG, ~/.kube/config, then in-cluster)",
 		field: func(c *Config) any { return &c.Delivery.Kubeconfig }},
+	{Key: "delivery.concurrency", Flag: "delivery-concurrency", Usage: "how many Applications sync at once",
+		field: func(c *Config) any { return &c.Delivery.Concurrency }},
+	{Key: "delivery.install_crds", Flag: "install-crds", Usage: "apply Ferry's CustomResourceDefinitions at start",
+		field: func(c *Config) any { return &c.Delivery.InstallCRDs }},
+	{Key: "delivery.leader_election", Flag: "leader-election", Usage: "elect one replica to run delivery (for several replicas)",
+		field: func(c *Config) any { return &c.Delivery.LeaderElection }},
+	{Key: "webhooks.github_secret", Flag: "webhook-github-secret", Usage: "secret GitHub signs push webhooks with",
+		field: func(c *Config) any { return &c.Webhooks.GitHubSecret }},
+	{Key: "webhooks.github_secret_file", Flag: "webhook-github-secret-file", Usage: "file holding webhooks.github_secret",
+		field: func(c *Config) any { return &c.Webhooks.GitHubSecretFile }},
+	{Key: "webhooks.gitlab_token", Flag: "webhook-gitlab-token", Usage: "token GitLab sends with push webhooks",
+		field: func(c *Config) any { return &c.Webhooks.GitLabToken }},
+	{Key: "webhooks.gitlab_token_file", Flag: "webhook-gitlab-token-file", Usage: "file holding webhooks.gitlab_token",
+		field: func(c *Config) any { return &c.Webhooks.GitLabTokenFile }},
+	{Key: "webhooks.gitea_secret", Flag: "webhook-gitea-secret", Usage: "secret Gitea/Forgejo sign push webhooks with",
+		field: func(c *Config) any { return &c.Webhooks.GiteaSecret }},
+	{Key: "webhooks.gitea_secret_file", Flag: "webhook-gitea-secret-file", Usage: "file holding webhooks.gitea_secret",
+		field: func(c *Config) any { return &c.Webhooks.GiteaSecretFile }},
+	{Key: "delivery.leader_election_namespace", Flag: "leader-election-namespace", Usage: "namespace of the leader lease",
+		field: func(c *Config) any { return &c.Delivery.LeaderElectionNamespace }},
 }
 
 // BindFlags registers one flag per setting on fs, with the defaults of def shown in --help.
@@ -79,6 +105,8 @@ func BindFlags(fs *pflag.FlagSet, def Config) {
 			fs.String(s.Flag, *p, usage)
 		case *bool:
 			fs.Bool(s.Flag, *p, usage)
+		case *int:
+			fs.Int(s.Flag, *p, usage)
 		case *time.Duration:
 			fs.Duration(s.Flag, *p, usage)
 		}

@@ -16,6 +16,8 @@ const (
 	EventDeployStarted   EventType = "deploy.started"
 	EventDeploySucceeded EventType = "deploy.succeeded"
 	EventDeployFailed    EventType = "deploy.failed"
+	// EventDeployDriftCorrected records that self-heal re-applied objects changed outside git.
+	EventDeployDriftCorrected EventType = "deploy.drift_corrected"
 )
 
 const maxEventType = 64

@@ -30,8 +30,10 @@ type Check struct {
 // Options are the dependencies of the HTTP handler.
 type Options struct {
 	Logger *slog.Logger
-	// Registry receives the HTTP metrics and is served on /metrics.
+	// Registry receives the HTTP metrics.
 	Registry *prometheus.Registry
+	// Gatherer is served on /metrics; nil means Registry.
+	Gatherer prometheus.Gatherer
 	// Ready lists the readiness checks.
 	Ready []Check
 	// CheckTimeout bounds each readiness check.
@@ -61,7 +63,10 @@ func New(opts Options) http.Handler {
 	}
 	handle("GET /healthz", "healthz", s.healthz)
 	handle("GET /readyz", "readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{
+	if opts.Gatherer == nil {
+		opts.Gatherer = opts.Registry
+	}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{
 		Registry:          opts.Registry,
 		EnableOpenMetrics: true,
 	}))

@@ -1,0 +1,499 @@
+package delivery_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	"github.com/ferrycd/ferry/api/v1alpha1"
+	"github.com/ferrycd/ferry/internal/delivery"
+	"github.com/ferrycd/ferry/internal/delivery/source"
+	"github.com/ferrycd/ferry/internal/release"
+	"github.com/ferrycd/ferry/internal/store"
+	"github.com/ferrycd/ferry/internal/testenv"
+)
+
+var plane *testenv.ControlPlane
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &plane)) }
+
+// env is one test's world: a namespace, a git server with one repository, a store, and a
+// running delivery controller that watches only that namespace.
+type env struct {
+	t     *testing.T
+	ns    string
+	git   *testenv.GitServer
+	repo  string
+	db    *store.DB
+	c     client.Client
+	appNS string
+	rec   *delivery.Reconciler
+}
+
+func newEnv(t *testing.T, gitOpts testenv.GitServerOptions) *env {
+	t.Helper()
+	ctx := t.Context()
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	e := &env{t: t, ns: "t-" + hex.EncodeToString(suffix), repo: "deploy"}
+	e.appNS = e.ns
+
+	scheme, err := delivery.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.c, err = client.New(plane.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpClient, err := rest.HTTPClientFor(plane.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper, err := apiutil.NewDynamicRESTMapper(plane.Config, httpClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ictx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := delivery.InstallCRDs(ictx, e.c, mapper); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.c.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}})
+	})
+
+	e.git = testenv.NewGitServer(t, gitOpts)
+	e.git.CreateRepo(t, e.repo)
+
+	e.db, err = store.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "ferry.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.db.Close() })
+
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	mgr, err := delivery.NewManager(plane.Config, delivery.ManagerOptions{
+		Namespaces: []string{e.ns},
+		Logger:     logr.Discard(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirrors := source.NewMirrors(filepath.Join(t.TempDir(), "git"), source.Options{Logger: log})
+	t.Cleanup(func() { _ = mirrors.Close() })
+	rec := delivery.NewReconciler(mgr.GetClient(), mgr.GetRESTMapper(), mirrors, e.db, mgr.GetEventRecorder("ferry"),
+		delivery.Options{Logger: log, HealthTimeout: 30 * time.Second, PollInterval: 200 * time.Millisecond})
+	if err := rec.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	e.rec = rec
+	mctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return e
+}
+
+// testWriter sends the controller's log to the test log, shown only when a test fails.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func (e *env) commit(files map[string]string, msg string) string {
+	return e.git.Commit(e.t, e.repo, "main", files, msg)
+}
+
+func (e *env) createApp(name string, mutate func(*v1alpha1.Application)) *v1alpha1.Application {
+	e.t.Helper()
+	app := &v1alpha1.Application{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.appNS},
+		Spec: v1alpha1.ApplicationSpec{
+			Source:      v1alpha1.Source{RepoURL: e.git.URL(e.repo), Revision: "main", Path: "app"},
+			Destination: v1alpha1.Destination{Namespace: e.ns},
+			SyncPolicy: v1alpha1.SyncPolicy{
+				Automated: true, Prune: true, SelfHeal: true,
+				Interval: &metav1.Duration{Duration: time.Second},
+			},
+		},
+	}
+	if mutate != nil {
+		mutate(app)
+	}
+	if err := e.c.Create(e.t.Context(), app); err != nil {
+		e.t.Fatal(err)
+	}
+	return app
+}
+
+// waitApp polls the Application until ok accepts it. The deadline only ends a hung test.
+func (e *env) waitApp(name, what string, ok func(*v1alpha1.Application) bool) *v1alpha1.Application {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.t.Context(), 90*time.Second)
+	defer cancel()
+	app := &v1alpha1.Application{}
+	for {
+		err := e.c.Get(ctx, client.ObjectKey{Namespace: e.appNS, Name: name}, app)
+		if err == nil && ok(app) {
+			return app
+		}
+		select {
+		case <-ctx.Done():
+			e.t.Fatalf("application %s never got %s; status: %+v", name, what, app.Status)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func ready(app *v1alpha1.Application) bool {
+	return apimeta.IsStatusConditionTrue(app.Status.Conditions, v1alpha1.ConditionReady) &&
+		app.Status.ObservedGeneration == app.Generation
+}
+
+func readyAt(sha string) func(*v1alpha1.Application) bool {
+	return func(app *v1alpha1.Application) bool {
+		return ready(app) && app.Status.Sync.Revision == sha && app.Status.Health.Status == v1alpha1.HealthHealthy
+	}
+}
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: %d
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: registry.example/web:1
+        command: ["/web"]
+`
+
+const service = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports:
+  - port: 80
+`
+
+func configMap(greeting string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: %q\n", greeting)
+}
+
+func TestFirstSyncToHealthyAndRelease(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{})
+	sha := e.commit(map[string]string{
+		"app/deployment.yaml": fmt.Sprintf(deployment, 2),
+		"app/service.yaml":    service,
+		"app/config.yaml":     configMap("hello"),
+		"README.md":           "not a manifest, and outside path",
+	}, "Ship web v1")
+
+	start := time.Now()
+	e.createApp("web", func(a *v1alpha1.Application) { a.Spec.Environment = "production" })
+	app := e.waitApp("web", "Ready and Healthy at "+sha, readyAt(sha))
+	t.Logf("first sync to Healthy in %v", time.Since(start))
+
+	var dep appsv1.Deployment
+	if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "web"}, &dep); err != nil {
+		t.Fatal(err)
+	}
+	if dep.Status.AvailableReplicas != 2 {
+		t.Errorf("available replicas = %d, want 2", dep.Status.AvailableReplicas)
+	}
+	if got := dep.Labels["ferry.dev/name"]; got != "web" {
+		t.Errorf("owner label ferry.dev/name = %q, want web", got)
+	}
+	if n := len(app.Status.Inventory); n != 3 {
+		t.Errorf("inventory has %d objects, want 3: %+v", n, app.Status.Inventory)
+	}
+	if len(app.Status.History) != 1 || app.Status.History[0].Result != "succeeded" || app.Status.History[0].Revision != sha {
+		t.Fatalf("history = %+v, want one succeeded entry at %s", app.Status.History, sha)
+	}
+
+	rel, err := e.db.GetRelease(t.Context(), app.Status.History[0].ReleaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Application != "web" || rel.Environment != "production" || rel.Revision != sha ||
+		rel.Result != release.ResultSucceeded || rel.CommitMessage != "Ship web v1" || !strings.Contains(rel.Author, "Ferry Test") {
+		t.Errorf("release = %+v", rel)
+	}
+	tl, err := e.db.Timeline(t.Context(), rel.ID, release.TimelineFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []release.EventType
+	for _, ev := range tl.Events {
+		types = append(types, ev.Type)
+	}
+	if len(types) != 2 || types[0] != release.EventDeployStarted || types[1] != release.EventDeploySucceeded {
+		t.Errorf("timeline = %v, want deploy.started then deploy.succeeded", types)
+	}
+}
+
+func TestNewCommitAppliesAndPrunes(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{})
+	first := e.commit(map[string]string{
+		"app/deployment.yaml": fmt.Sprintf(deployment, 1),
+		"app/service.yaml":    service,
+		"app/config.yaml":     configMap("hello"),
+	}, "v1")
+	e.createApp("web", nil)
+	e.waitApp("web", "first sync", readyAt(first))
+
+	second := e.commit(map[string]string{
+		"app/service.yaml": "", // removed from git: must be pruned
+		"app/config.yaml":  configMap("bonjour"),
+	}, "v2: drop the service, say bonjour")
+	app := e.waitApp("web", "second sync", readyAt(second))
+
+	var cm corev1.ConfigMap
+	if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "web-config"}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data["greeting"] != "bonjour" {
+		t.Errorf("greeting = %q, want bonjour", cm.Data["greeting"])
+	}
+	err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "web"}, &corev1.Service{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("service after it left git: %v, want not found", err)
+	}
+	if n := len(app.Status.Inventory); n != 2 {
+		t.Errorf("inventory has %d objects, want 2", n)
+	}
+	if len(app.Status.History) != 2 || app.Status.History[0].Revision != second || app.Status.History[1].Revision != first {
+		t.Errorf("history = %+v, want second then first", app.Status.History)
+	}
+}
+
+func TestSelfHealUndoesDrift(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{})
+	sha := e.commit(map[string]string{
+		"app/deployment.yaml": fmt.Sprintf(deployment, 2),
+		"app/config.yaml":     configMap("hello"),
+	}, "v1")
+	e.createApp("web", nil)
+	app := e.waitApp("web", "first sync", readyAt(sha))
+
+	ctx := t.Context()
+	var dep appsv1.Deployment
+	if err := e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "web"}, &dep); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(dep.DeepCopy())
+	dep.Spec.Replicas = new(int32(5))
+	if err := e.c.Patch(ctx, &dep, patch, client.FieldOwner("kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "web-config"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	pollUntil(t, "drift undone", func() bool {
+		var d appsv1.Deployment
+		var cm corev1.ConfigMap
+		return e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "web"}, &d) == nil && *d.Spec.Replicas == 2 &&
+			e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "web-config"}, &cm) == nil
+	})
+	tl, err := e.db.Timeline(ctx, app.Status.History[0].ReleaseID, release.TimelineFilter{Types: []release.EventType{release.EventDeployDriftCorrected}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tl.Events) == 0 {
+		t.Error("the release timeline does not record the drift correction")
+	}
+}
+
+func TestInvalidObjectAppliesNothing(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{})
+	sha := e.commit(map[string]string{
+		"app/config.yaml":     configMap("hello"),
+		"app/deployment.yaml": strings.Replace(fmt.Sprintf(deployment, 1), "replicas: 1", "replicas: -3", 1),
+	}, "a commit with one invalid object")
+	e.createApp("web", nil)
+	app := e.waitApp("web", "Stalled", func(a *v1alpha1.Application) bool {
+		return apimeta.IsStatusConditionTrue(a.Status.Conditions, v1alpha1.ConditionStalled) && len(a.Status.History) > 0
+	})
+
+	stalled := apimeta.FindStatusCondition(app.Status.Conditions, v1alpha1.ConditionStalled)
+	if stalled.Reason != "DryRunFailed" || !strings.Contains(stalled.Message, "Deployment") || !strings.Contains(stalled.Message, "web") {
+		t.Errorf("Stalled = %s: %q, want DryRunFailed naming the Deployment", stalled.Reason, stalled.Message)
+	}
+	if app.Status.Sync.Status != v1alpha1.SyncOutOfSync {
+		t.Errorf("sync = %s, want OutOfSync", app.Status.Sync.Status)
+	}
+	err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "web-config"}, &corev1.ConfigMap{})
+	if !apierrors.IsNotFound(err) {
+		t.Errorf("the valid ConfigMap of a rejected commit was applied (get: %v)", err)
+	}
+	rel, err := e.db.GetRelease(t.Context(), app.Status.History[0].ReleaseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Result != release.ResultFailed || rel.Revision != sha {
+		t.Errorf("release = %+v, want failed at %s", rel, sha)
+	}
+
+	// A fix in git un-stalls it.
+	fixed := e.commit(map[string]string{"app/deployment.yaml": fmt.Sprintf(deployment, 1)}, "fix replicas")
+	e.waitApp("web", "Ready after the fix", readyAt(fixed))
+}
+
+func TestGitOutageWaitsAndRecovers(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{})
+	sha := e.commit(map[string]string{"app/config.yaml": configMap("hello")}, "v1")
+	e.git.Stop(t)
+	e.createApp("web", nil)
+	e.waitApp("web", "GitFetchFailed", func(a *v1alpha1.Application) bool {
+		c := apimeta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == "GitFetchFailed"
+	})
+	e.git.Start(t)
+	e.waitApp("web", "Ready after git came back", readyAt(sha))
+}
+
+func TestManualSync(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{})
+	sha := e.commit(map[string]string{"app/config.yaml": configMap("hello")}, "v1")
+	e.createApp("web", func(a *v1alpha1.Application) { a.Spec.SyncPolicy.Automated = false })
+	e.waitApp("web", "OutOfSync", func(a *v1alpha1.Application) bool {
+		return a.Status.Sync.Status == v1alpha1.SyncOutOfSync && a.Status.Sync.Revision == sha
+	})
+	err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "web-config"}, &corev1.ConfigMap{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("a manual app applied without a sync request (get: %v)", err)
+	}
+
+	var app v1alpha1.Application
+	if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.appNS, Name: "web"}, &app); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(app.DeepCopy())
+	metav1.SetMetaDataAnnotation(&app.ObjectMeta, v1alpha1.AnnotationSyncRequested, time.Now().Format(time.RFC3339Nano))
+	if err := e.c.Patch(t.Context(), &app, patch); err != nil {
+		t.Fatal(err)
+	}
+	e.waitApp("web", "Ready after the sync request", readyAt(sha))
+}
+
+func pollUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never: %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// TestRollbackWithAutoSyncThenNewCommitUnpins rolls back while automated sync is on (Argo CD
+// refuses this, #2441), checks the pin holds, then pushes a fix that ends the pin.
+func TestRollbackWithAutoSyncThenNewCommitUnpins(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{})
+	v1 := e.commit(map[string]string{"app/config.yaml": configMap("v1")}, "v1")
+	e.createApp("web", nil)
+	e.waitApp("web", "v1", readyAt(v1))
+	v2 := e.commit(map[string]string{"app/config.yaml": configMap("v2 is broken")}, "v2")
+	e.waitApp("web", "v2", readyAt(v2))
+
+	var app v1alpha1.Application
+	if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.appNS, Name: "web"}, &app); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(app.DeepCopy())
+	metav1.SetMetaDataAnnotation(&app.ObjectMeta, v1alpha1.AnnotationRollbackTo, v1)
+	metav1.SetMetaDataAnnotation(&app.ObjectMeta, v1alpha1.AnnotationSyncRequested, "rollback-1")
+	if err := e.c.Patch(t.Context(), &app, patch); err != nil {
+		t.Fatal(err)
+	}
+	pinned := e.waitApp("web", "rolled back to v1", func(a *v1alpha1.Application) bool {
+		return readyAt(v1)(a) && apimeta.IsStatusConditionTrue(a.Status.Conditions, v1alpha1.ConditionPinned)
+	})
+	if pinned.Status.Rollback == nil || pinned.Status.Rollback.TrackedHead != v2 {
+		t.Errorf("rollback status = %+v, want pinned while main is at %s", pinned.Status.Rollback, v2)
+	}
+	greeting := func() string {
+		var cm corev1.ConfigMap
+		if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "web-config"}, &cm); err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data["greeting"]
+	}
+	if g := greeting(); g != "v1" {
+		t.Errorf("after rollback greeting = %q, want v1", g)
+	}
+	// Several poll intervals pass: automated sync must not undo the rollback.
+	time.Sleep(3 * time.Second)
+	if g := greeting(); g != "v1" {
+		t.Errorf("auto-sync undid the rollback: greeting = %q", g)
+	}
+
+	v3 := e.commit(map[string]string{"app/config.yaml": configMap("v3 fixed")}, "v3: the fix")
+	unpinned := e.waitApp("web", "v3 deployed and unpinned", func(a *v1alpha1.Application) bool {
+		return readyAt(v3)(a) && a.Status.Rollback == nil
+	})
+	if _, ok := unpinned.Annotations[v1alpha1.AnnotationRollbackTo]; ok {
+		t.Error("the rollback annotation is still set after a new commit")
+	}
+	if apimeta.FindStatusCondition(unpinned.Status.Conditions, v1alpha1.ConditionPinned) != nil {
+		t.Error("the Pinned condition is still set")
+	}
+}
+
+// TestRefreshSyncsWithoutWaitingForThePoll uses a long interval, so only Refresh (what the push
+// webhook calls) can bring the new commit in.
+func TestRefreshSyncsWithoutWaitingForThePoll(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{})
+	v1 := e.commit(map[string]string{"app/config.yaml": configMap("v1")}, "v1")
+	e.createApp("web", func(a *v1alpha1.Application) { a.Spec.SyncPolicy.Interval = &metav1.Duration{Duration: time.Hour} })
+	e.waitApp("web", "v1", readyAt(v1))
+
+	v2 := e.commit(map[string]string{"app/config.yaml": configMap("v2")}, "v2")
+	start := time.Now()
+	n, err := e.rec.Refresh(t.Context(), func(a *v1alpha1.Application) bool { return a.Spec.Source.RepoURL == e.git.URL(e.repo) })
+	if err != nil || n != 1 {
+		t.Fatalf("Refresh = %d, %v; want 1 application", n, err)
+	}
+	e.waitApp("web", "v2 after refresh", readyAt(v2))
+	t.Logf("push -> applied after refresh: %v", time.Since(start))
+}

@@ -1,0 +1,470 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
+	"github.com/fluxcd/pkg/ssa/utils"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ferrycd/ferry/api/v1alpha1"
+	"github.com/ferrycd/ferry/internal/delivery/render"
+	"github.com/ferrycd/ferry/internal/delivery/source"
+	"github.com/ferrycd/ferry/internal/release"
+)
+
+// sync applies one revision and records it as a release, whatever the outcome.
+func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art source.Artifact) error {
+	rel := &release.Release{
+		Application:   app.Name,
+		Environment:   environment(app),
+		Revision:      art.Revision,
+		CommitMessage: art.CommitMessage,
+		Author:        art.Author,
+		StartedAt:     time.Now(),
+		Result:        release.ResultPending,
+	}
+	if err := r.releases.CreateRelease(ctx, rel); err != nil {
+		return fmt.Errorf("record release: %w", err)
+	}
+	if req := app.Annotations[v1alpha1.AnnotationSyncRequested]; req != "" {
+		app.Status.LastHandledSyncRequest = req
+	}
+	setCondition(app, v1alpha1.ConditionReconciling, metav1.ConditionTrue, "Progressing", "syncing revision "+short(art.Revision))
+	r.record(ctx, app, rel.ID, release.EventDeployStarted, corev1.EventTypeNormal, "SyncStarted",
+		fmt.Sprintf("sync of revision %s started", short(art.Revision)))
+
+	inventory, counts, syncErr := r.apply(ctx, app, art)
+	app.Status.Inventory = inventory
+	if err := r.refreshHealth(ctx, app); err != nil && syncErr == nil {
+		syncErr = err
+	}
+
+	finished := time.Now()
+	result := release.ResultSucceeded
+	if syncErr != nil {
+		result = release.ResultFailed
+	}
+	r.metrics.syncs.WithLabelValues(string(result)).Inc()
+	if err := r.releases.FinishRelease(ctx, rel.ID, result, finished); err != nil {
+		syncErr = errors.Join(syncErr, fmt.Errorf("finish release %d: %w", rel.ID, err))
+	}
+	if syncErr != nil {
+		app.Status.Sync.Status = v1alpha1.SyncOutOfSync
+		r.record(ctx, app, rel.ID, release.EventDeployFailed, corev1.EventTypeWarning, "SyncFailed",
+			fmt.Sprintf("sync of revision %s failed: %v", short(art.Revision), syncErr))
+	} else {
+		app.Status.Sync.Status = v1alpha1.SyncSynced
+		msg := fmt.Sprintf("revision %s applied (%s) and healthy in %s", short(art.Revision), counts, finished.Sub(rel.StartedAt).Round(time.Millisecond))
+		setCondition(app, v1alpha1.ConditionReady, metav1.ConditionTrue, "Synced", msg)
+		r.record(ctx, app, rel.ID, release.EventDeploySucceeded, corev1.EventTypeNormal, "Synced", msg)
+	}
+
+	id := int64(1)
+	if len(app.Status.History) > 0 {
+		id = app.Status.History[0].ID + 1
+	}
+	entry := v1alpha1.HistoryEntry{ID: id, Revision: art.Revision, Generation: app.Generation,
+		DeployedAt: metav1.NewTime(finished), Result: string(result), ReleaseID: rel.ID}
+	app.Status.History = append([]v1alpha1.HistoryEntry{entry}, app.Status.History...)
+	if len(app.Status.History) > historyLimit {
+		app.Status.History = app.Status.History[:historyLimit]
+	}
+	now := metav1.NewTime(finished)
+	app.Status.LastSyncedAt = &now
+	return syncErr
+}
+
+// changeCounts says what a sync did to the cluster.
+type changeCounts struct{ created, configured, unchanged, pruned int }
+
+func (c changeCounts) String() string {
+	return fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned", c.created, c.configured, c.unchanged, c.pruned)
+}
+
+func (c *changeCounts) add(cs *ssa.ChangeSet) {
+	for _, e := range cs.Entries {
+		switch e.Action {
+		case ssa.CreatedAction:
+			c.created++
+		case ssa.ConfiguredAction:
+			c.configured++
+		case ssa.UnchangedAction:
+			c.unchanged++
+		case ssa.DeletedAction:
+			c.pruned++
+		}
+	}
+}
+
+// apply renders the revision and applies it. It returns the inventory to keep, which also
+// holds what was applied before a failure and what could not be pruned, so nothing Ferry
+// created is ever forgotten.
+func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art source.Artifact) ([]v1alpha1.ObjectRef, changeCounts, error) {
+	old := app.Status.Inventory
+	var counts changeCounts
+	objs, err := r.desired(ctx, app, art)
+	if err != nil {
+		return old, counts, err
+	}
+	if err := r.ensureNamespace(ctx, app); err != nil {
+		return old, counts, err
+	}
+	waves, err := syncWaves(objs)
+	if err != nil {
+		return old, counts, err
+	}
+	if len(waves) > 1 || slices.ContainsFunc(objs, utils.IsClusterDefinition) {
+		// ApplyAll dry-runs each stage before applying it; with several stages, check every
+		// object that can be checked up front, so a bad object in a late wave applies nothing.
+		if err := r.dryRun(ctx, objs); err != nil {
+			return old, counts, err
+		}
+	}
+
+	applied := ssa.NewChangeSet()
+	opts := ssa.DefaultApplyOptions()
+	opts.WaitInterval = r.opts.PollInterval
+	opts.WaitTimeout = r.opts.HealthTimeout
+	for i, wave := range waves {
+		cs, err := r.manager.ApplyAllStaged(ctx, wave.objects, opts)
+		if cs != nil {
+			applied.Append(cs.Entries)
+		}
+		if err != nil {
+			return union(old, applied), counts, classifyApply(err)
+		}
+		if i < len(waves)-1 {
+			if err := r.wait(ctx, cs.ToObjMetadataSet()); err != nil {
+				return union(old, applied), counts, waiting("WaveUnhealthy", "sync wave %d: %w", wave.number, err)
+			}
+		}
+	}
+	counts.add(applied)
+
+	inventory := refsOf(applied)
+	stale := difference(old, inventory)
+	if len(stale) > 0 {
+		if app.Spec.SyncPolicy.Prune {
+			kept, pruned := r.prune(ctx, app, stale)
+			counts.pruned = pruned
+			inventory = append(inventory, kept...)
+		} else {
+			inventory = append(inventory, stale...)
+		}
+	}
+	if err := r.wait(ctx, applied.ToObjMetadataSet()); err != nil {
+		return inventory, counts, waiting("HealthCheckFailed", "%w", err)
+	}
+	return inventory, counts, nil
+}
+
+// desired renders the revision and prepares its objects for apply: namespaces defaulted,
+// owner labels set.
+func (r *Reconciler) desired(ctx context.Context, app *v1alpha1.Application, art source.Artifact) ([]*unstructured.Unstructured, error) {
+	opts, err := renderOptions(app)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := render.Render(ctx, art.Dir, app.Spec.Source.Path, opts)
+	if err != nil {
+		return nil, stalled("RenderFailed", "render %s at %s: %w", pathOrRoot(app.Spec.Source.Path), short(art.Revision), err)
+	}
+	if err := r.prepare(app, objs); err != nil {
+		return nil, err
+	}
+	return objs, nil
+}
+
+func pathOrRoot(p string) string {
+	if p == "" {
+		return "the repository root"
+	}
+	return p
+}
+
+func renderOptions(app *v1alpha1.Application) (render.Options, error) {
+	src := app.Spec.Source
+	var opts render.Options
+	switch {
+	case src.Kustomize != nil:
+		opts.Kustomize = &render.Kustomize{}
+	case src.Helm != nil:
+		h := &render.Helm{ReleaseName: src.Helm.ReleaseName, Namespace: app.Spec.Destination.Namespace, ValuesFiles: src.Helm.ValuesFiles}
+		if h.ReleaseName == "" {
+			h.ReleaseName = app.Name
+		}
+		if src.Helm.Values != nil && len(src.Helm.Values.Raw) > 0 {
+			var values map[string]any
+			if err := json.Unmarshal(src.Helm.Values.Raw, &values); err != nil {
+				return opts, stalled("InvalidSpec", "spec.source.helm.values: %w", err)
+			}
+			h.Values = values
+		}
+		opts.Helm = h
+	default:
+		d := &render.Directory{}
+		if src.Directory != nil {
+			d.Recurse, d.Include, d.Exclude = src.Directory.Recurse, src.Directory.Include, src.Directory.Exclude
+		}
+		opts.Directory = d
+	}
+	return opts, nil
+}
+
+// prepare gives namespaced objects without a namespace the destination namespace and labels
+// every object as owned by app. A kind the cluster does not know and the set does not define is
+// refused here, with its name, rather than by a late apply.
+func (r *Reconciler) prepare(app *v1alpha1.Application, objs []*unstructured.Unstructured) error {
+	defined := crdScopes(objs)
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		namespaced, err := r.namespaced(gvk, defined)
+		if err != nil {
+			return stalled("InvalidObject", "%s: %w", utils.FmtUnstructured(o), err)
+		}
+		switch {
+		case namespaced && o.GetNamespace() == "":
+			o.SetNamespace(app.Spec.Destination.Namespace)
+		case !namespaced:
+			o.SetNamespace("")
+		}
+	}
+	r.manager.SetOwnerLabels(objs, app.Name, app.Namespace)
+	return nil
+}
+
+func (r *Reconciler) namespaced(gvk schema.GroupVersionKind, defined map[schema.GroupKind]bool) (bool, error) {
+	mapping, err := r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err == nil {
+		return mapping.Scope.Name() == apimeta.RESTScopeNameNamespace, nil
+	}
+	if apimeta.IsNoMatchError(err) {
+		if namespaced, ok := defined[gvk.GroupKind()]; ok {
+			return namespaced, nil
+		}
+		return false, fmt.Errorf("the cluster has no kind %s in %s, and no CustomResourceDefinition in this revision defines it", gvk.Kind, gvk.GroupVersion())
+	}
+	return false, waiting("DiscoveryFailed", "discover %s: %w", gvk, err)
+}
+
+// crdScopes returns the kinds the CustomResourceDefinitions in objs define, and whether each is
+// namespaced.
+func crdScopes(objs []*unstructured.Unstructured) map[schema.GroupKind]bool {
+	out := map[schema.GroupKind]bool{}
+	for _, o := range objs {
+		if !utils.IsCRD(o) {
+			continue
+		}
+		var crd apiextensionsv1.CustomResourceDefinition
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &crd) != nil {
+			continue
+		}
+		gk := schema.GroupKind{Group: crd.Spec.Group, Kind: crd.Spec.Names.Kind}
+		out[gk] = crd.Spec.Scope == apiextensionsv1.NamespaceScoped
+	}
+	return out
+}
+
+// ensureNamespace creates the destination namespace when asked to. It is not owned by the
+// Application: deleting or pruning the app never deletes a namespace with other tenants.
+func (r *Reconciler) ensureNamespace(ctx context.Context, app *v1alpha1.Application) error {
+	if !app.Spec.Destination.CreateNamespace {
+		return nil
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: app.Spec.Destination.Namespace}}
+	if err := r.client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return waiting("NamespaceFailed", "create namespace %s: %w", ns.Name, err)
+	}
+	return nil
+}
+
+// dryRun runs a server-side dry-run apply of every object whose namespace and kind exist already
+// (objects waiting for a namespace or CRD of the same set are checked when their stage applies).
+func (r *Reconciler) dryRun(ctx context.Context, objs []*unstructured.Unstructured) error {
+	for _, o := range objs {
+		if !r.checkable(ctx, o) {
+			continue
+		}
+		if _, _, _, err := r.manager.Diff(ctx, o, ssa.DefaultDiffOptions()); err != nil {
+			return classifyApply(err)
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) checkable(ctx context.Context, o *unstructured.Unstructured) bool {
+	gvk := o.GroupVersionKind()
+	if _, err := r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+		return false
+	}
+	if ns := o.GetNamespace(); ns != "" {
+		err := r.client.Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{})
+		return err == nil
+	}
+	return true
+}
+
+// classifyApply turns an apply error into a step error: what the API server refuses on a
+// dry-run stalls until git changes; anything else may pass.
+func classifyApply(err error) error {
+	var dryRun *ssaerrors.DryRunErr
+	if errors.As(err, &dryRun) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) {
+		return stalled("DryRunFailed", "%w", err)
+	}
+	return waiting("ApplyFailed", "%w", err)
+}
+
+// wait blocks until every object in set is healthy, or the health timeout passes.
+func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error {
+	return r.manager.WaitForSetWithContext(ctx, set, ssa.WaitOptions{
+		Interval: r.opts.PollInterval,
+		Timeout:  r.opts.HealthTimeout,
+		FailFast: true,
+	})
+}
+
+// prune deletes stale objects that Ferry labelled as app's and that do not opt out. It returns
+// the objects that must stay in the inventory (opted out or not deleted yet) and how many were
+// deleted.
+func (r *Reconciler) prune(ctx context.Context, app *v1alpha1.Application, stale []v1alpha1.ObjectRef) ([]v1alpha1.ObjectRef, int) {
+	var kept []v1alpha1.ObjectRef
+	deleted := 0
+	opts := ssa.DeleteOptions{
+		PropagationPolicy: metav1.DeletePropagationBackground,
+		Inclusions:        r.manager.GetOwnerLabels(app.Name, app.Namespace),
+		Exclusions:        map[string]string{v1alpha1.AnnotationPrune: "disabled"},
+	}
+	for _, ref := range stale {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Group: ref.Group, Version: ref.Version, Kind: ref.Kind})
+		u.SetNamespace(ref.Namespace)
+		u.SetName(ref.Name)
+		entry, err := r.manager.Delete(ctx, u, opts)
+		switch {
+		case err != nil:
+			kept = append(kept, ref)
+			r.events.Eventf(app, nil, corev1.EventTypeWarning, "PruneFailed", "Prune", "%s: %v", refString(ref), err)
+		case entry.Action == ssa.DeletedAction:
+			deleted++
+		case entry.Action == ssa.SkippedAction:
+			// Opted out with ferry.dev/prune: disabled: Ferry lets go of it.
+		}
+	}
+	return kept, deleted
+}
+
+// wave is the objects of one ferry.dev/sync-wave value.
+type wave struct {
+	number  int
+	objects []*unstructured.Unstructured
+}
+
+// syncWaves groups objs by their sync wave, ascending.
+func syncWaves(objs []*unstructured.Unstructured) ([]wave, error) {
+	byNumber := map[int][]*unstructured.Unstructured{}
+	for _, o := range objs {
+		n := 0
+		if v, ok := o.GetAnnotations()[v1alpha1.AnnotationSyncWave]; ok {
+			var err error
+			if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+				return nil, stalled("InvalidObject", "%s: annotation %s=%q is not an integer",
+					utils.FmtUnstructured(o), v1alpha1.AnnotationSyncWave, v)
+			}
+		}
+		byNumber[n] = append(byNumber[n], o)
+	}
+	waves := make([]wave, 0, len(byNumber))
+	for n, objs := range byNumber {
+		waves = append(waves, wave{number: n, objects: objs})
+	}
+	sort.Slice(waves, func(i, j int) bool { return waves[i].number < waves[j].number })
+	return waves, nil
+}
+
+func refsOf(cs *ssa.ChangeSet) []v1alpha1.ObjectRef {
+	refs := make([]v1alpha1.ObjectRef, 0, len(cs.Entries))
+	for _, e := range cs.Entries {
+		gv, _ := schema.ParseGroupVersion(e.GroupVersion)
+		refs = append(refs, v1alpha1.ObjectRef{
+			Group: e.ObjMetadata.GroupKind.Group, Version: gv.Version, Kind: e.ObjMetadata.GroupKind.Kind,
+			Namespace: e.ObjMetadata.Namespace, Name: e.ObjMetadata.Name,
+		})
+	}
+	return refs
+}
+
+// refKey identifies an object regardless of the API version it was applied with.
+func refKey(r v1alpha1.ObjectRef) string {
+	return r.Group + "/" + r.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+func refString(r v1alpha1.ObjectRef) string {
+	kind := r.Kind
+	if r.Group != "" {
+		kind += "." + r.Group
+	}
+	if r.Namespace == "" {
+		return kind + "/" + r.Name
+	}
+	return kind + "/" + r.Namespace + "/" + r.Name
+}
+
+// difference returns the refs of a that are not in b.
+func difference(a, b []v1alpha1.ObjectRef) []v1alpha1.ObjectRef {
+	in := make(map[string]bool, len(b))
+	for _, r := range b {
+		in[refKey(r)] = true
+	}
+	var out []v1alpha1.ObjectRef
+	for _, r := range a {
+		if !in[refKey(r)] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// union returns old plus what cs applied, each object once.
+func union(old []v1alpha1.ObjectRef, cs *ssa.ChangeSet) []v1alpha1.ObjectRef {
+	applied := refsOf(cs)
+	return append(applied, difference(old, applied)...)
+}
+
+// environment is the environment releases of app are recorded in.
+func environment(app *v1alpha1.Application) string {
+	if app.Spec.Environment != "" {
+		return app.Spec.Environment
+	}
+	return app.Spec.Destination.Namespace
+}
+
+// record appends an event to a release's timeline and emits the matching Kubernetes Event on
+// the Application. Timeline failures are reported as Kubernetes Events, not sync failures.
+func (r *Reconciler) record(ctx context.Context, app *v1alpha1.Application, releaseID int64, typ release.EventType,
+	eventType, reason, msg string) {
+	ev := &release.Event{ReleaseID: releaseID, Type: typ, Time: time.Now(), Summary: trimMessage(msg),
+		Attributes: map[string]string{"application": app.Namespace + "/" + app.Name}}
+	if err := r.releases.AppendEvent(ctx, ev); err != nil {
+		r.events.Eventf(app, nil, corev1.EventTypeWarning, "TimelineFailed", "Record", "release %d: %v", releaseID, err)
+	}
+	r.events.Eventf(app, nil, eventType, reason, "Sync", "%s", trimMessage(msg))
+}
