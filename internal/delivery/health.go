@@ -85,10 +85,7 @@ func (r *Reconciler) checkDrift(ctx context.Context, app *v1alpha1.Application, 
 		return err
 	}
 	if app.Spec.SyncPolicy.SelfHeal {
-		opts := ssa.DefaultApplyOptions()
-		opts.WaitInterval = r.opts.PollInterval
-		opts.WaitTimeout = r.opts.HealthTimeout
-		cs, err := r.manager.ApplyAllStaged(ctx, objs, opts)
+		cs, err := r.manager.ApplyAllStaged(ctx, objs, r.applyOptions())
 		if err != nil {
 			return classifyApply(err)
 		}

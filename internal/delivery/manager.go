@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +61,12 @@ func NewManager(cfg *rest.Config, opts ManagerOptions) (ctrl.Manager, error) {
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		// client-go's default of 5 requests/s would cap delivery at about one app a second;
+		// rely on the API server's priority and fairness instead, as controller-runtime does.
+		cfg.QPS = -1
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Cache:                   cacheOpts,
 		Scheme:                  scheme,
@@ -89,8 +94,7 @@ func InstallCRDs(ctx context.Context, c client.Client, mapper apimeta.RESTMapper
 	if err != nil {
 		return err
 	}
-	m := ssa.NewResourceManager(c, polling.NewStatusPoller(c, mapper, polling.Options{}),
-		ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
+	m := newResourceManager(c, mapper)
 	opts := ssa.DefaultApplyOptions()
 	opts.WaitInterval = 200 * time.Millisecond
 	if _, err := m.ApplyAllStaged(ctx, crds, opts); err != nil {

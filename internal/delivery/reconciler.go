@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling/clusterreader"
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling/engine"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -52,7 +54,7 @@ type Releases interface {
 
 // Options tunes the Reconciler. The zero value is ready to use.
 type Options struct {
-	// Concurrency is how many Applications reconcile at once; zero means 8.
+	// Concurrency is how many Applications reconcile at once; zero means 20.
 	Concurrency int
 	// DefaultInterval is the poll interval of Applications that set none; zero means 3m.
 	DefaultInterval time.Duration
@@ -67,7 +69,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.Concurrency <= 0 {
-		o.Concurrency = 8
+		o.Concurrency = 20
 	}
 	if o.DefaultInterval <= 0 {
 		o.DefaultInterval = 3 * time.Minute
@@ -103,12 +105,21 @@ type Reconciler struct {
 func NewReconciler(c client.Client, mapper apimeta.RESTMapper, mirrors *gitsource.Mirrors, releases Releases,
 	recorder events.EventRecorder, opts Options) *Reconciler {
 	opts = opts.withDefaults()
-	poller := polling.NewStatusPoller(c, mapper, polling.Options{})
-	manager := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
+	manager := newResourceManager(c, mapper)
 	manager.SetConcurrency(opts.Concurrency)
 	return &Reconciler{client: c, mapper: mapper, manager: manager, mirrors: mirrors,
 		releases: releases, events: recorder, opts: opts, metrics: newMetrics(opts.Registerer),
 		refresh: make(chan event.TypedGenericEvent[*v1alpha1.Application], 1024)}
+}
+
+// newResourceManager returns the server-side apply engine. Its health poller reads each object
+// by name instead of listing its kind, so Ferry needs no right to list Secrets (a cluster-wide
+// read of every secret) to wait for an app that ships one.
+func newResourceManager(c client.Client, mapper apimeta.RESTMapper) *ssa.ResourceManager {
+	poller := polling.NewStatusPoller(c, mapper, polling.Options{
+		ClusterReaderFactory: engine.ClusterReaderFactoryFunc(clusterreader.NewDirectClusterReader),
+	})
+	return ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
 }
 
 // SetupWithManager registers the Reconciler with mgr. Status writes do not trigger a

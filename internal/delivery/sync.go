@@ -132,18 +132,18 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art s
 	if err != nil {
 		return old, counts, err
 	}
-	if len(waves) > 1 || slices.ContainsFunc(objs, utils.IsClusterDefinition) {
+	opts := r.applyOptions()
+	if len(waves) > 1 || slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool {
+		return utils.IsClusterDefinition(o) || utils.IsCustomStage(o, opts.CustomStageKinds)
+	}) {
 		// ApplyAll dry-runs each stage before applying it; with several stages, check every
-		// object that can be checked up front, so a bad object in a late wave applies nothing.
+		// object that can be checked up front, so a bad object in a late stage applies nothing.
 		if err := r.dryRun(ctx, objs); err != nil {
 			return old, counts, err
 		}
 	}
 
 	applied := ssa.NewChangeSet()
-	opts := ssa.DefaultApplyOptions()
-	opts.WaitInterval = r.opts.PollInterval
-	opts.WaitTimeout = r.opts.HealthTimeout
 	for i, wave := range waves {
 		cs, err := r.manager.ApplyAllStaged(ctx, wave.objects, opts)
 		if cs != nil {
@@ -175,6 +175,19 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art s
 		return inventory, counts, waiting("HealthCheckFailed", "%w", err)
 	}
 	return inventory, counts, nil
+}
+
+// roleKind is applied in a stage of its own, before the RoleBindings that name its objects:
+// without the escalating "bind" right, the API server refuses a binding to a Role that does not
+// exist yet.
+var roleKind = schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "Role"}
+
+func (r *Reconciler) applyOptions() ssa.ApplyOptions {
+	opts := ssa.DefaultApplyOptions()
+	opts.WaitInterval = r.opts.PollInterval
+	opts.WaitTimeout = r.opts.HealthTimeout
+	opts.CustomStageKinds = map[schema.GroupKind]struct{}{roleKind: {}}
+	return opts
 }
 
 // desired renders the revision and prepares its objects for apply: namespaces defaulted,
@@ -300,8 +313,14 @@ func (r *Reconciler) ensureNamespace(ctx context.Context, app *v1alpha1.Applicat
 // dryRun runs a server-side dry-run apply of every object whose namespace and kind exist already
 // (objects waiting for a namespace or CRD of the same set are checked when their stage applies).
 func (r *Reconciler) dryRun(ctx context.Context, objs []*unstructured.Unstructured) error {
+	roles := map[string]bool{}
 	for _, o := range objs {
-		if !r.checkable(ctx, o) {
+		if o.GroupVersionKind().GroupKind() == roleKind {
+			roles[o.GetNamespace()+"/"+o.GetName()] = true
+		}
+	}
+	for _, o := range objs {
+		if !r.checkable(ctx, o) || bindsRoleInSet(o, roles) {
 			continue
 		}
 		if _, _, _, err := r.manager.Diff(ctx, o, ssa.DefaultDiffOptions()); err != nil {
@@ -309,6 +328,17 @@ func (r *Reconciler) dryRun(ctx context.Context, objs []*unstructured.Unstructur
 		}
 	}
 	return nil
+}
+
+// bindsRoleInSet reports whether o is a RoleBinding to a Role of the same set, which can only
+// be checked once that Role exists.
+func bindsRoleInSet(o *unstructured.Unstructured, roles map[string]bool) bool {
+	if o.GroupVersionKind().GroupKind() != (schema.GroupKind{Group: roleKind.Group, Kind: "RoleBinding"}) {
+		return false
+	}
+	kind, _, _ := unstructured.NestedString(o.Object, "roleRef", "kind")
+	name, _, _ := unstructured.NestedString(o.Object, "roleRef", "name")
+	return kind == roleKind.Kind && roles[o.GetNamespace()+"/"+name]
 }
 
 func (r *Reconciler) checkable(ctx context.Context, o *unstructured.Unstructured) bool {
