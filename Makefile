@@ -57,8 +57,13 @@ test: testbin lint ## What CI runs: lint, then every test with the race detector
 	FERRY_TESTBIN=$$(hack/testbin.sh) go test -race -count=1 -timeout 30m ./...
 
 .PHONY: bench
-bench: testbin ## Run the benchmarks and print their numbers.
-	FERRY_TESTBIN=$$(hack/testbin.sh) go test -run '^$$' -bench . -benchmem ./...
+bench: testbin ## Run the benchmarks and print their numbers (the delivery one last: it takes minutes).
+	go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v '/internal/delivery$$')
+	@$(MAKE) --no-print-directory bench-delivery
+
+.PHONY: bench-delivery
+bench-delivery: testbin ## Time N Applications to Healthy (N=100,500,1000) and push-to-applied latency.
+	FERRY_TESTBIN=$$(hack/testbin.sh) go test -run '^$$' -bench BenchmarkDelivery -benchtime 1x -timeout 60m ./internal/delivery/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRDs from api/.

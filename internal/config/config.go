@@ -85,7 +85,7 @@ func Default() Config {
 		DataDir:         defaultDataDir(),
 		ShutdownTimeout: 10 * time.Second,
 		Log:             Log{Level: "info", Format: "text"},
-		Delivery:        Delivery{Enabled: true, Concurrency: 8, InstallCRDs: true},
+		Delivery:        Delivery{Enabled: true, Concurrency: 20, InstallCRDs: true},
 	}
 }
 

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &plane)) }
 // env is one test's world: a namespace, a git server with one repository, a store, and a
 // running delivery controller that watches only that namespace.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	ns    string
 	git   *testenv.GitServer
 	repo  string
@@ -47,7 +47,8 @@ type env struct {
 	rec   *delivery.Reconciler
 }
 
-func newEnv(t *testing.T, gitOpts testenv.GitServerOptions) *env {
+// newEnv builds a test world; concurrency 0 means the Reconciler's default.
+func newEnv(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int) *env {
 	t.Helper()
 	ctx := t.Context()
 	suffix := make([]byte, 4)
@@ -59,7 +60,11 @@ func newEnv(t *testing.T, gitOpts testenv.GitServerOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.c, err = client.New(plane.Config, client.Options{Scheme: scheme})
+	// No client-side rate limit: the harness's admin config allows 50 requests/s, which would
+	// make creating hundreds of Applications in the benchmark the bottleneck.
+	unlimited := rest.CopyConfig(plane.Config)
+	unlimited.QPS, unlimited.Burst = -1, 0
+	e.c, err = client.New(unlimited, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,8 +97,12 @@ func newEnv(t *testing.T, gitOpts testenv.GitServerOptions) *env {
 	}
 	t.Cleanup(func() { _ = e.db.Close() })
 
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	mgr, err := delivery.NewManager(plane.Config, delivery.ManagerOptions{
+	level := slog.LevelInfo
+	if _, bench := t.(*testing.B); bench {
+		level = slog.LevelError // benchmarks print their log whatever happens
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	mgr, err := delivery.NewManager(unlimited, delivery.ManagerOptions{
 		Namespaces: []string{e.ns},
 		Logger:     logr.Discard(),
 	})
@@ -103,7 +112,7 @@ func newEnv(t *testing.T, gitOpts testenv.GitServerOptions) *env {
 	mirrors := source.NewMirrors(filepath.Join(t.TempDir(), "git"), source.Options{Logger: log})
 	t.Cleanup(func() { _ = mirrors.Close() })
 	rec := delivery.NewReconciler(mgr.GetClient(), mgr.GetRESTMapper(), mirrors, e.db, mgr.GetEventRecorder("ferry"),
-		delivery.Options{Logger: log, HealthTimeout: 30 * time.Second, PollInterval: 200 * time.Millisecond})
+		delivery.Options{Logger: log, HealthTimeout: 30 * time.Second, PollInterval: 200 * time.Millisecond, Concurrency: concurrency})
 	if err := rec.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +130,7 @@ func newEnv(t *testing.T, gitOpts testenv.GitServerOptions) *env {
 }
 
 // testWriter sends the controller's log to the test log, shown only when a test fails.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -217,7 +226,7 @@ func configMap(greeting string) string {
 }
 
 func TestFirstSyncToHealthyAndRelease(t *testing.T) {
-	e := newEnv(t, testenv.GitServerOptions{})
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{
 		"app/deployment.yaml": fmt.Sprintf(deployment, 2),
 		"app/service.yaml":    service,
@@ -269,7 +278,7 @@ func TestFirstSyncToHealthyAndRelease(t *testing.T) {
 }
 
 func TestNewCommitAppliesAndPrunes(t *testing.T) {
-	e := newEnv(t, testenv.GitServerOptions{})
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	first := e.commit(map[string]string{
 		"app/deployment.yaml": fmt.Sprintf(deployment, 1),
 		"app/service.yaml":    service,
@@ -304,7 +313,7 @@ func TestNewCommitAppliesAndPrunes(t *testing.T) {
 }
 
 func TestSelfHealUndoesDrift(t *testing.T) {
-	e := newEnv(t, testenv.GitServerOptions{})
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{
 		"app/deployment.yaml": fmt.Sprintf(deployment, 2),
 		"app/config.yaml":     configMap("hello"),
@@ -342,7 +351,7 @@ func TestSelfHealUndoesDrift(t *testing.T) {
 }
 
 func TestInvalidObjectAppliesNothing(t *testing.T) {
-	e := newEnv(t, testenv.GitServerOptions{})
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{
 		"app/config.yaml":     configMap("hello"),
 		"app/deployment.yaml": strings.Replace(fmt.Sprintf(deployment, 1), "replicas: 1", "replicas: -3", 1),
@@ -377,7 +386,7 @@ func TestInvalidObjectAppliesNothing(t *testing.T) {
 }
 
 func TestGitOutageWaitsAndRecovers(t *testing.T) {
-	e := newEnv(t, testenv.GitServerOptions{})
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{"app/config.yaml": configMap("hello")}, "v1")
 	e.git.Stop(t)
 	e.createApp("web", nil)
@@ -390,7 +399,7 @@ func TestGitOutageWaitsAndRecovers(t *testing.T) {
 }
 
 func TestManualSync(t *testing.T) {
-	e := newEnv(t, testenv.GitServerOptions{})
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{"app/config.yaml": configMap("hello")}, "v1")
 	e.createApp("web", func(a *v1alpha1.Application) { a.Spec.SyncPolicy.Automated = false })
 	e.waitApp("web", "OutOfSync", func(a *v1alpha1.Application) bool {
@@ -429,7 +438,7 @@ func pollUntil(t *testing.T, what string, ok func() bool) {
 // TestRollbackWithAutoSyncThenNewCommitUnpins rolls back while automated sync is on (Argo CD
 // refuses this, #2441), checks the pin holds, then pushes a fix that ends the pin.
 func TestRollbackWithAutoSyncThenNewCommitUnpins(t *testing.T) {
-	e := newEnv(t, testenv.GitServerOptions{})
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	v1 := e.commit(map[string]string{"app/config.yaml": configMap("v1")}, "v1")
 	e.createApp("web", nil)
 	e.waitApp("web", "v1", readyAt(v1))
@@ -483,7 +492,7 @@ func TestRollbackWithAutoSyncThenNewCommitUnpins(t *testing.T) {
 // TestRefreshSyncsWithoutWaitingForThePoll uses a long interval, so only Refresh (what the push
 // webhook calls) can bring the new commit in.
 func TestRefreshSyncsWithoutWaitingForThePoll(t *testing.T) {
-	e := newEnv(t, testenv.GitServerOptions{})
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	v1 := e.commit(map[string]string{"app/config.yaml": configMap("v1")}, "v1")
 	e.createApp("web", func(a *v1alpha1.Application) { a.Spec.SyncPolicy.Interval = &metav1.Duration{Duration: time.Hour} })
 	e.waitApp("web", "v1", readyAt(v1))

@@ -53,7 +53,7 @@ func createNode(ctx context.Context, client kubernetes.Interface) error {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("32"),
 		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
+		corev1.ResourcePods:   resource.MustParse("5000"), // room for the delivery benchmark's 1000 apps
 	}
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{

@@ -219,6 +219,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	etcd, err := cp.start(bin, "etcd",
 		"--name=default",
 		"--data-dir="+filepath.Join(cp.Dir, "etcd"),
+		// The plane is thrown away after each run; an fsync per write would only make every
+		// test and benchmark wait on the disk.
+		"--unsafe-no-fsync",
 		"--listen-client-urls="+etcdURL,
 		"--advertise-client-urls="+etcdURL,
 		"--listen-peer-urls="+peerURL,
@@ -297,6 +300,12 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--cluster-signing-cert-file="+pkiFile("ca.crt"),
 		"--cluster-signing-key-file="+pkiFile("ca.key"),
 		"--leader-elect=false",
+		// The defaults (20 QPS, 5 deployment syncs) would make the control plane, not the code
+		// under test, the bottleneck of a benchmark with hundreds of Deployments.
+		"--kube-api-qps=500",
+		"--kube-api-burst=1000",
+		"--concurrent-deployment-syncs=20",
+		"--concurrent-replicaset-syncs=20",
 	)
 	if err != nil {
 		return nil, err
@@ -313,6 +322,8 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--client-ca-file="+pkiFile("ca.crt"),
 		"--requestheader-client-ca-file="+pkiFile("front-proxy-ca.crt"),
 		"--leader-elect=false",
+		"--kube-api-qps=500",
+		"--kube-api-burst=1000",
 	)
 	if err != nil {
 		return nil, err
