@@ -80,6 +80,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	ready := []web.Check{{Name: "store", Fn: db.Ready}}
 
 	gatherer := prometheus.Gatherers{reg}
+	var gitWebhook http.Handler
 	if a.cfg.Delivery.Enabled {
 		rc, check, err := kubernetesClient(a.cfg.Delivery.Kubeconfig)
 		if err != nil {
@@ -90,6 +91,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			return nil, err
 		}
 		gatherer = append(gatherer, withoutRuntimeMetrics(ctrlmetrics.Registry))
+		gitWebhook = a.delivery.webhook
 	}
 
 	a.ln, err = net.Listen("tcp", a.cfg.Listen)
@@ -104,11 +106,12 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	})
 	a.srv = &http.Server{
 		Handler: web.New(web.Options{
-			Logger:   a.log,
-			Registry: reg,
-			Gatherer: gatherer,
-			Ready:    ready,
-			Releases: db,
+			Logger:     a.log,
+			Registry:   reg,
+			Gatherer:   gatherer,
+			GitWebhook: gitWebhook,
+			Ready:      ready,
+			Releases:   db,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

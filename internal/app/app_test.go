@@ -2,19 +2,30 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ferrycd/ferry/api/v1alpha1"
 
 	"github.com/ferrycd/ferry/internal/config"
+	"github.com/ferrycd/ferry/internal/delivery"
 	"github.com/ferrycd/ferry/internal/testenv"
 )
 
@@ -183,5 +194,101 @@ func TestNewFailsCleanly(t *testing.T) {
 	cancel()
 	if err := a.Run(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPushWebhookDeploys is the whole path a push takes through ferry server: a signed GitHub
+// push event on /api/v1/webhooks/git makes an Application whose poll interval is an hour
+// deploy the new commit.
+func TestPushWebhookDeploys(t *testing.T) {
+	const secret = "webhook-secret"
+	git := testenv.NewGitServer(t, testenv.GitServerOptions{})
+	git.CreateRepo(t, "deploy")
+	cm := func(v string) string {
+		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  v: " + v + "\n"
+	}
+	first := git.Commit(t, "deploy", "main", map[string]string{"app/cm.yaml": cm("one")}, "one")
+
+	url, _ := start(t, func(c *config.Config) { c.Webhooks.GitHubSecret = secret })
+
+	scheme, err := delivery.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(plane.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "webhook-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	// The server installs the CRD as it starts; wait until Applications can be created.
+	app := &v1alpha1.Application{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
+		Spec: v1alpha1.ApplicationSpec{
+			Source:      v1alpha1.Source{RepoURL: git.URL("deploy"), Revision: "main", Path: "app"},
+			Destination: v1alpha1.Destination{Namespace: ns},
+			SyncPolicy:  v1alpha1.SyncPolicy{Automated: true, Interval: &metav1.Duration{Duration: time.Hour}},
+		},
+	}
+	eventually(t, "the Application is created", func() bool { return c.Create(t.Context(), app.DeepCopy()) == nil })
+	revision := func() string {
+		var got v1alpha1.Application
+		if err := c.Get(t.Context(), client.ObjectKeyFromObject(app), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Status.Sync.Revision
+	}
+	eventually(t, "the first commit is synced", func() bool { return revision() == first })
+
+	second := git.Commit(t, "deploy", "main", map[string]string{"app/cm.yaml": cm("two")}, "two")
+	body := fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"deleted":false,"repository":{"clone_url":%q}}`, second, git.URL("deploy"))
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/api/v1/webhooks/git", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || !strings.Contains(string(reply), `"applications":1`) {
+		t.Fatalf("webhook = %d %s, want 202 naming one application", resp.StatusCode, reply)
+	}
+	eventually(t, "the pushed commit is synced", func() bool { return revision() == second })
+	t.Logf("push -> applied in %v", time.Since(start))
+
+	// A forged signature is refused and triggers nothing.
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/api/v1/webhooks/git", strings.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+strings.Repeat("0", 64))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("forged webhook = %d, want 401", resp.StatusCode)
+	}
+}
+
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for !ok() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("never: %s", what)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

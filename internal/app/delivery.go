@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -13,9 +15,11 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/config"
 	"github.com/ferrycd/ferry/internal/delivery"
 	"github.com/ferrycd/ferry/internal/delivery/source"
+	"github.com/ferrycd/ferry/internal/delivery/webhook"
 )
 
 // gitops is the GitOps engine as the process runs it: a controller manager with the
@@ -23,6 +27,7 @@ import (
 type gitops struct {
 	mgr         ctrl.Manager
 	mirrors     *source.Mirrors
+	webhook     http.Handler // POST /api/v1/webhooks/git
 	installCRDs bool
 	log         *slog.Logger
 }
@@ -44,7 +49,33 @@ func newDelivery(rc *rest.Config, cfg config.Config, log *slog.Logger, reg prome
 	if err := rec.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	return &gitops{mgr: mgr, mirrors: mirrors, installCRDs: cfg.Delivery.InstallCRDs, log: log}, nil
+	g := &gitops{mgr: mgr, mirrors: mirrors, installCRDs: cfg.Delivery.InstallCRDs, log: log}
+	g.webhook = webhook.Handler(webhook.Secrets{
+		GitHub: cfg.Webhooks.GitHubSecret,
+		GitLab: cfg.Webhooks.GitLabToken,
+		Gitea:  cfg.Webhooks.GiteaSecret,
+	}, func(ctx context.Context, p webhook.Push) (int, error) {
+		return rec.Refresh(ctx, func(app *v1alpha1.Application) bool { return pushed(p, app) })
+	}, log.With("component", "webhook"))
+	return g, nil
+}
+
+// pushed reports whether push p may have moved the revision app tracks. A SHA never moves;
+// an empty revision or HEAD tracks the default branch, which the payload does not name, so
+// any branch push to the repository refreshes it (a spare ls-remote, never a missed deploy).
+func pushed(p webhook.Push, app *v1alpha1.Application) bool {
+	if p.Deleted || !p.Matches(app.Spec.Source.RepoURL) {
+		return false
+	}
+	rev := strings.TrimPrefix(strings.TrimPrefix(app.Spec.Source.Revision, "refs/heads/"), "refs/tags/")
+	switch {
+	case rev == "" || rev == "HEAD":
+		return p.Branch != ""
+	case p.Branch != "":
+		return rev == p.Branch
+	default:
+		return rev == p.Tag
+	}
 }
 
 // run installs the CRDs if asked to, then reconciles until ctx ends.

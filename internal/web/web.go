@@ -40,6 +40,8 @@ type Options struct {
 	CheckTimeout time.Duration
 	// Releases answers the release API.
 	Releases ReleaseReader
+	// GitWebhook takes git providers' push events; nil when delivery is off.
+	GitWebhook http.Handler
 }
 
 // ReleaseReader is what the release API needs from the store.
@@ -73,6 +75,9 @@ func New(opts Options) http.Handler {
 	handle("GET /api/v1/releases", "releases.list", s.listReleases)
 	handle("GET /api/v1/releases/{id}", "releases.get", s.getRelease)
 	handle("GET /api/v1/releases/{id}/timeline", "releases.timeline", s.releaseTimeline)
+	if opts.GitWebhook != nil {
+		mux.Handle("/api/v1/webhooks/git", m.instrument("webhooks.git", opts.GitWebhook))
+	}
 	handle("/api/", "api.unknown", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, fmt.Errorf("%w: no API route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
