@@ -232,7 +232,7 @@ func TestPushWebhookDeploys(t *testing.T) {
 			SyncPolicy:  v1alpha1.SyncPolicy{Automated: true, Interval: &metav1.Duration{Duration: time.Hour}},
 		},
 	}
-	eventually(t, "the Application is created", func() bool { return c.Create(t.Context(), app.DeepCopy()) == nil })
+	testenv.Eventually(t, "the Application is created", func() bool { return c.Create(t.Context(), app.DeepCopy()) == nil })
 	revision := func() string {
 		var got v1alpha1.Application
 		if err := c.Get(t.Context(), client.ObjectKeyFromObject(app), &got); err != nil {
@@ -240,7 +240,7 @@ func TestPushWebhookDeploys(t *testing.T) {
 		}
 		return got.Status.Sync.Revision
 	}
-	eventually(t, "the first commit is synced", func() bool { return revision() == first })
+	testenv.Eventually(t, "the first commit is synced", func() bool { return revision() == first })
 
 	second := git.Commit(t, "deploy", "main", map[string]string{"app/cm.yaml": cm("two")}, "two")
 	body := fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"deleted":false,"repository":{"clone_url":%q}}`, second, git.URL("deploy"))
@@ -263,7 +263,7 @@ func TestPushWebhookDeploys(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || !strings.Contains(string(reply), `"applications":1`) {
 		t.Fatalf("webhook = %d %s, want 202 naming one application", resp.StatusCode, reply)
 	}
-	eventually(t, "the pushed commit is synced", func() bool { return revision() == second })
+	testenv.Eventually(t, "the pushed commit is synced", func() bool { return revision() == second })
 	t.Logf("push -> applied in %v", time.Since(start))
 
 	// A forged signature is refused and triggers nothing.
@@ -277,18 +277,5 @@ func TestPushWebhookDeploys(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("forged webhook = %d, want 401", resp.StatusCode)
-	}
-}
-
-func eventually(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	for !ok() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("never: %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -335,7 +337,7 @@ func TestSelfHealUndoesDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pollUntil(t, "drift undone", func() bool {
+	testenv.Eventually(t, "drift undone", func() bool {
 		var d appsv1.Deployment
 		var cm corev1.ConfigMap
 		return e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "web"}, &d) == nil && *d.Spec.Replicas == 2 &&
@@ -422,19 +424,6 @@ func TestManualSync(t *testing.T) {
 	e.waitApp("web", "Ready after the sync request", readyAt(sha))
 }
 
-func pollUntil(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	for !ok() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("never: %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // TestRollbackWithAutoSyncThenNewCommitUnpins rolls back while automated sync is on (Argo CD
 // refuses this, #2441), checks the pin holds, then pushes a fix that ends the pin.
 func TestRollbackWithAutoSyncThenNewCommitUnpins(t *testing.T) {
@@ -505,4 +494,57 @@ func TestRefreshSyncsWithoutWaitingForThePoll(t *testing.T) {
 	}
 	e.waitApp("web", "v2 after refresh", readyAt(v2))
 	t.Logf("push -> applied after refresh: %v", time.Since(start))
+}
+
+// TestSecretValuesNeverLeak plants a canary in a Secret of a commit that also holds an invalid
+// object, so the sync fails with the API server's words, then searches every output of the sync
+// for it: the Application's status, its Events and the release timeline in the store.
+func TestSecretValuesNeverLeak(t *testing.T) {
+	const canary = "canary-7f3a9c-do-not-leak"
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
+	secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: " + canary + "\n"
+	bad := strings.Replace(fmt.Sprintf(deployment, 1), "replicas: 1", "replicas: -1", 1)
+	e.commit(map[string]string{"app/secret.yaml": secret, "app/deployment.yaml": bad}, "secret and a bad deployment")
+	e.createApp("web", nil)
+	app := e.waitApp("web", "Stalled", func(a *v1alpha1.Application) bool {
+		return apimeta.IsStatusConditionTrue(a.Status.Conditions, v1alpha1.ConditionStalled) && len(a.Status.History) > 0
+	})
+	fixed := e.commit(map[string]string{"app/deployment.yaml": fmt.Sprintf(deployment, 1)}, "fix")
+	app = e.waitApp("web", "Ready after the fix", readyAt(fixed))
+
+	var outputs []string
+	status, err := json.Marshal(app.Status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs = append(outputs, string(status))
+	var events eventsv1.EventList
+	if err := e.c.List(t.Context(), &events, client.InNamespace(e.appNS)); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events.Items {
+		outputs = append(outputs, ev.Note)
+	}
+	for _, h := range app.Status.History {
+		tl, err := e.db.Timeline(t.Context(), h.ReleaseID, release.TimelineFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range tl.Events {
+			outputs = append(outputs, ev.Summary, fmt.Sprint(ev.Attributes))
+		}
+		rel, err := e.db.GetRelease(t.Context(), h.ReleaseID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs = append(outputs, fmt.Sprintf("%+v", rel))
+	}
+	if len(events.Items) == 0 || len(outputs) < 4 {
+		t.Fatalf("too little output to search (%d events): the test would prove nothing", len(events.Items))
+	}
+	for _, out := range outputs {
+		if strings.Contains(out, canary) {
+			t.Errorf("the Secret's value leaked into %q", out)
+		}
+	}
 }

@@ -346,7 +346,7 @@ func TestFerryRunsAsItsServiceAccount(t *testing.T) {
 	if err := admin.Delete(ctx, crd); err != nil && !apierrors.IsNotFound(err) {
 		t.Fatal(err)
 	}
-	poll(t, "CRD "+crdName+" deleted", func() bool {
+	testenv.Eventually(t, "CRD "+crdName+" deleted", func() bool {
 		return apierrors.IsNotFound(admin.Get(ctx, client.ObjectKeyFromObject(crd), crd))
 	})
 
@@ -412,7 +412,7 @@ func TestFerryRunsAsItsServiceAccount(t *testing.T) {
 	if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
 		t.Error("leader lease has no holder")
 	}
-	poll(t, "a Synced event on the Application", func() bool {
+	testenv.Eventually(t, "a Synced event on the Application", func() bool {
 		var events eventsv1.EventList
 		if err := admin.List(ctx, &events, client.InNamespace(appNS)); err != nil {
 			t.Fatal(err)
@@ -431,7 +431,7 @@ func TestFerryRunsAsItsServiceAccount(t *testing.T) {
 	if err := admin.Get(ctx, client.ObjectKey{Namespace: destNS, Name: "web"}, rb); err != nil {
 		t.Errorf("RoleBinding: %v", err)
 	}
-	poll(t, "NetworkPolicy pruned", func() bool {
+	testenv.Eventually(t, "NetworkPolicy pruned", func() bool {
 		u := &unstructured.Unstructured{}
 		u.SetAPIVersion("networking.k8s.io/v1")
 		u.SetKind("NetworkPolicy")
@@ -767,7 +767,7 @@ func installBase(t *testing.T, c client.Client, objs []*unstructured.Unstructure
 		t.Fatalf("want a Namespace and a CRD to install, got %v", ids(base))
 	}
 	apply(t, c, base)
-	poll(t, "CRD "+crdName+" Established", func() bool {
+	testenv.Eventually(t, "CRD "+crdName+" Established", func() bool {
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		if err := c.Get(t.Context(), client.ObjectKey{Name: crdName}, crd); err != nil {
 			return false
@@ -791,7 +791,7 @@ func installRBAC(t *testing.T, c client.Client) {
 		}
 	}
 	apply(t, c, rbac)
-	poll(t, "ferry-deployer aggregated", func() bool {
+	testenv.Eventually(t, "ferry-deployer aggregated", func() bool {
 		return allowed(t, c, authorizationv1.ResourceAttributes{Verb: "create", Group: "apps", Resource: "deployments", Namespace: "default"})
 	})
 }
@@ -834,20 +834,6 @@ func allowed(t *testing.T, c client.Client, attrs authorizationv1.ResourceAttrib
 		t.Fatal(err)
 	}
 	return sar.Status.Allowed
-}
-
-// poll waits until ok holds; the deadline only ends a hung test.
-func poll(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	for !ok() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("never: %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
