@@ -111,6 +111,19 @@ func (f *appFlags) connect(e *env) (*appClient, error) {
 	return &appClient{c: c, ns: ns}, nil
 }
 
+// load connects to the cluster and reads the named Application.
+func (f *appFlags) load(ctx context.Context, e *env, name string) (*appClient, *v1alpha1.Application, error) {
+	a, err := f.connect(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	app, err := a.get(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, app, nil
+}
+
 func (a *appClient) key(name string) string { return a.ns + "/" + name }
 
 // explain turns an API error about Application name into one a user can act on.
@@ -260,11 +273,7 @@ func newAppGetCmd(e *env, f *appFlags) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			a, err := f.connect(e)
-			if err != nil {
-				return err
-			}
-			app, err := a.get(cmd.Context(), args[0])
+			_, app, err := f.load(cmd.Context(), e, args[0])
 			if err != nil {
 				return err
 			}
@@ -405,11 +414,7 @@ func newAppHistoryCmd(e *env, f *appFlags) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			a, err := f.connect(e)
-			if err != nil {
-				return err
-			}
-			app, err := a.get(cmd.Context(), args[0])
+			_, app, err := f.load(cmd.Context(), e, args[0])
 			if err != nil {
 				return err
 			}
@@ -456,11 +461,7 @@ func newAppSyncCmd(e *env, f *appFlags) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, name := cmd.Context(), args[0]
-			a, err := f.connect(e)
-			if err != nil {
-				return err
-			}
-			app, err := a.get(ctx, name)
+			a, app, err := f.load(ctx, e, name)
 			if err != nil {
 				return err
 			}
@@ -585,11 +586,7 @@ func newAppResumeCmd(e *env, f *appFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, name := cmd.Context(), args[0]
-			a, err := f.connect(e)
-			if err != nil {
-				return err
-			}
-			app, err := a.get(ctx, name)
+			a, app, err := f.load(ctx, e, name)
 			if err != nil {
 				return err
 			}
@@ -630,11 +627,7 @@ with automated sync on; the next commit on the tracked revision, or ferry app re
 					return fmt.Errorf("history ID %q: want a positive number from ferry app history", args[1])
 				}
 			}
-			a, err := f.connect(e)
-			if err != nil {
-				return err
-			}
-			app, err := a.get(ctx, name)
+			a, app, err := f.load(ctx, e, name)
 			if err != nil {
 				return err
 			}

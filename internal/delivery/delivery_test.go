@@ -103,7 +103,7 @@ func newEnv(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int) *en
 	if _, bench := t.(*testing.B); bench {
 		level = slog.LevelError // benchmarks print their log whatever happens
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(testenv.LogWriter(t), &slog.HandlerOptions{Level: level}))
 	mgr, err := delivery.NewManager(unlimited, delivery.ManagerOptions{
 		Namespaces: []string{e.ns},
 		Logger:     logr.Discard(),
@@ -129,14 +129,6 @@ func newEnv(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int) *en
 		}
 	})
 	return e
-}
-
-// testWriter sends the controller's log to the test log, shown only when a test fails.
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 func (e *env) commit(files map[string]string, msg string) string {
@@ -506,18 +498,20 @@ func TestSecretValuesNeverLeak(t *testing.T) {
 	bad := strings.Replace(fmt.Sprintf(deployment, 1), "replicas: 1", "replicas: -1", 1)
 	e.commit(map[string]string{"app/secret.yaml": secret, "app/deployment.yaml": bad}, "secret and a bad deployment")
 	e.createApp("web", nil)
-	app := e.waitApp("web", "Stalled", func(a *v1alpha1.Application) bool {
+	stalled := e.waitApp("web", "Stalled", func(a *v1alpha1.Application) bool {
 		return apimeta.IsStatusConditionTrue(a.Status.Conditions, v1alpha1.ConditionStalled) && len(a.Status.History) > 0
 	})
 	fixed := e.commit(map[string]string{"app/deployment.yaml": fmt.Sprintf(deployment, 1)}, "fix")
-	app = e.waitApp("web", "Ready after the fix", readyAt(fixed))
+	app := e.waitApp("web", "Ready after the fix", readyAt(fixed))
 
 	var outputs []string
-	status, err := json.Marshal(app.Status)
-	if err != nil {
-		t.Fatal(err)
+	for _, a := range []*v1alpha1.Application{stalled, app} {
+		status, err := json.Marshal(a.Status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outputs = append(outputs, string(status))
 	}
-	outputs = append(outputs, string(status))
 	var events eventsv1.EventList
 	if err := e.c.List(t.Context(), &events, client.InNamespace(e.appNS)); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -19,4 +21,15 @@ func Eventually(t testing.TB, what string, ok func() bool) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// LogWriter sends what is written to it to t's log, one call a line, so a component's slog
+// output shows only when a test fails.
+func LogWriter(t testing.TB) io.Writer { return logWriter{t} }
+
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -545,7 +545,7 @@ subjects:
 // with leader election in Ferry's namespace, until the test ends.
 func runDelivery(t *testing.T, cfg *rest.Config) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(testenv.LogWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	mgr, err := delivery.NewManager(cfg, delivery.ManagerOptions{
 		LeaderElection:          true,
 		LeaderElectionNamespace: namespace,
@@ -611,14 +611,6 @@ func eventNotes(c client.Client, ns string) string {
 		fmt.Fprintf(&b, "%s %s: %s\n", e.Type, e.Reason, e.Note)
 	}
 	return b.String()
-}
-
-// testWriter sends the controller's log to the test log, shown only when a test fails.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // checkServerArgs parses the container's arguments with the flags `ferry server` defines
