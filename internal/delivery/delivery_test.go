@@ -542,3 +542,40 @@ func TestSecretValuesNeverLeak(t *testing.T) {
 		}
 	}
 }
+
+// TestWrongCredentialsThenFixedSecret points an Application at a password-protected repository
+// through a Secret with the wrong password, then fixes the Secret: the app waits with a clear
+// reason and recovers without any change to the Application.
+func TestWrongCredentialsThenFixedSecret(t *testing.T) {
+	const password = "s3cret-password-canary"
+	e := newEnv(t, testenv.GitServerOptions{Username: "ferry", Password: password}, 0)
+	sha := e.commit(map[string]string{"app/config.yaml": configMap("hello")}, "v1")
+	creds := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: e.appNS},
+		StringData: map[string]string{"username": "ferry", "password": "wrong"},
+	}
+	if err := e.c.Create(t.Context(), creds); err != nil {
+		t.Fatal(err)
+	}
+	e.createApp("web", func(a *v1alpha1.Application) {
+		a.Spec.CredentialsRef = &v1alpha1.LocalObjectReference{Name: "repo"}
+	})
+	app := e.waitApp("web", "GitAuthFailed", func(a *v1alpha1.Application) bool {
+		c := apimeta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionReady)
+		return c != nil && c.Reason == "GitAuthFailed"
+	})
+	if apimeta.IsStatusConditionTrue(app.Status.Conditions, v1alpha1.ConditionStalled) {
+		t.Error("an auth failure stalls the Application; fixing the Secret must be enough")
+	}
+
+	patch := client.MergeFrom(creds.DeepCopy())
+	creds.StringData = map[string]string{"password": password}
+	if err := e.c.Patch(t.Context(), creds, patch); err != nil {
+		t.Fatal(err)
+	}
+	app = e.waitApp("web", "Ready with the fixed Secret", readyAt(sha))
+	status, _ := json.Marshal(app.Status)
+	if strings.Contains(string(status), password) {
+		t.Error("the repository password reached the status")
+	}
+}
