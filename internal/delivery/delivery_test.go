@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -577,5 +578,48 @@ func TestWrongCredentialsThenFixedSecret(t *testing.T) {
 	status, _ := json.Marshal(app.Status)
 	if strings.Contains(string(status), password) {
 		t.Error("the repository password reached the status")
+	}
+}
+
+// TestKustomizeAndHelmSources deploys the same kind of app from a kustomize overlay and from a
+// Helm chart in the repository, through the controller.
+func TestKustomizeAndHelmSources(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
+	sha := e.commit(map[string]string{
+		"kustomize/base/kustomization.yaml":    "resources: [config.yaml]\n",
+		"kustomize/base/config.yaml":           configMap("from the base"),
+		"kustomize/overlay/kustomization.yaml": "resources: [../base]\nnamePrefix: prod-\n",
+		"chart/Chart.yaml":                     "apiVersion: v2\nname: greeter\nversion: 0.1.0\n",
+		"chart/values.yaml":                    "greeting: from the chart\n",
+		"chart/values-prod.yaml":               "greeting: from the prod values\n",
+		"chart/templates/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n" +
+			"data:\n  greeting: {{ .Values.greeting | quote }}\n  replicas: {{ .Values.replicas | quote }}\n",
+	}, "kustomize and helm")
+	e.createApp("kust", func(a *v1alpha1.Application) {
+		a.Spec.Source.Path, a.Spec.Source.Kustomize = "kustomize/overlay", &v1alpha1.KustomizeSource{}
+	})
+	e.createApp("chart", func(a *v1alpha1.Application) {
+		a.Spec.Source.Path = "chart"
+		a.Spec.Source.Helm = &v1alpha1.HelmSource{
+			ReleaseName: "greeter",
+			ValuesFiles: []string{"values-prod.yaml"},
+			Values:      &apiextensionsv1.JSON{Raw: []byte(`{"replicas":"3"}`)},
+		}
+	})
+	e.waitApp("kust", "kustomize app Ready", readyAt(sha))
+	e.waitApp("chart", "helm app Ready", readyAt(sha))
+
+	data := func(name string) map[string]string {
+		var cm corev1.ConfigMap
+		if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: name}, &cm); err != nil {
+			t.Fatal(err)
+		}
+		return cm.Data
+	}
+	if got := data("prod-web-config")["greeting"]; got != "from the base" {
+		t.Errorf("kustomize greeting = %q", got)
+	}
+	if d := data("greeter-config"); d["greeting"] != "from the prod values" || d["replicas"] != "3" {
+		t.Errorf("helm data = %v, want the prod values file and the inline value", d)
 	}
 }
