@@ -184,6 +184,13 @@ const (
 	AnnotationSyncWave = "ferry.dev/sync-wave"
 	// AnnotationPrune set to "disabled" keeps an owned object in the cluster when it leaves git.
 	AnnotationPrune = "ferry.dev/prune"
+	// AnnotationHook makes an object a hook that runs at a phase of each sync instead of being
+	// kept in sync: PreSync (before anything is applied; a failure stops the sync), PostSync
+	// (once everything is healthy; a failure fails the release) or SyncFail (after a failed sync).
+	AnnotationHook = "ferry.dev/hook"
+	// AnnotationHookDeletePolicy says when a hook object is deleted: BeforeHookCreation (the
+	// default: the next sync replaces it), HookSucceeded, HookFailed; comma-separated.
+	AnnotationHookDeletePolicy = "ferry.dev/hook-delete-policy"
 	// AnnotationRollbackTo pins the Application to a commit SHA from its history (`ferry app
 	// rollback`). The next new commit on the tracked revision, or `ferry app resume`, unpins it.
 	AnnotationRollbackTo = "ferry.dev/rollback-to"

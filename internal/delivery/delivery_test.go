@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -622,4 +623,81 @@ func TestKustomizeAndHelmSources(t *testing.T) {
 	if d := data("greeter-config"); d["greeting"] != "from the prod values" || d["replicas"] != "3" {
 		t.Errorf("helm data = %v, want the prod values file and the inline value", d)
 	}
+}
+
+// hookJob is a Job hook. A failing one can never be scheduled and runs out of its deadline.
+func hookJob(name, phase string, fail bool) string {
+	extra := ""
+	if fail {
+		extra = "  activeDeadlineSeconds: 2\n"
+	}
+	spec := "      restartPolicy: Never\n      containers:\n      - name: run\n        image: registry.example/tools:1\n        command: [\"/run\"]\n"
+	if fail {
+		spec += "      nodeSelector: {no-such-node: \"true\"}\n"
+	}
+	return fmt.Sprintf("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: %s\n  annotations:\n    ferry.dev/hook: %s\nspec:\n  backoffLimit: 0\n%s  template:\n    spec:\n%s",
+		name, phase, extra, spec)
+}
+
+func TestHooks(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
+	ok := e.commit(map[string]string{
+		"app/config.yaml":  configMap("v1"),
+		"app/migrate.yaml": hookJob("migrate", "PreSync", false),
+		"app/smoke.yaml":   hookJob("smoke", "PostSync", false),
+	}, "v1 with a migration and a smoke test")
+	e.createApp("web", nil)
+	app := e.waitApp("web", "Ready with hooks", readyAt(ok))
+	for _, ref := range app.Status.Inventory {
+		if ref.Kind == "Job" {
+			t.Errorf("hook %s is in the inventory; hooks are run, not kept", ref.Name)
+		}
+	}
+	var job batchv1.Job
+	if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "smoke"}, &job); err != nil || job.Status.Succeeded != 1 {
+		t.Errorf("smoke job: %v, succeeded %d", err, job.Status.Succeeded)
+	}
+
+	t.Run("a failed PreSync hook stops the sync", func(t *testing.T) {
+		sha := e.commit(map[string]string{
+			"app/config.yaml":  configMap("v2"),
+			"app/migrate.yaml": hookJob("migrate", "PreSync", true),
+		}, "v2 with a migration that fails")
+		app := e.waitApp("web", "PreSyncFailed", func(a *v1alpha1.Application) bool {
+			return len(a.Status.History) > 0 && a.Status.History[0].Revision == sha
+		})
+		if r := app.Status.History[0].Result; r != "failed" {
+			t.Errorf("release result = %s, want failed", r)
+		}
+		c := apimeta.FindStatusCondition(app.Status.Conditions, v1alpha1.ConditionReady)
+		t.Logf("Ready: %s", c.Message)
+		if c == nil || c.Reason != "PreSyncFailed" || !strings.Contains(c.Message, "migrate") {
+			t.Errorf("Ready = %+v, want reason PreSyncFailed naming the migrate Job", c)
+		}
+		var cm corev1.ConfigMap
+		if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "web-config"}, &cm); err != nil || cm.Data["greeting"] != "v1" {
+			t.Errorf("config after a failed PreSync = %v (%v), want v1 untouched", cm.Data, err)
+		}
+	})
+
+	t.Run("a failed PostSync hook fails the release", func(t *testing.T) {
+		sha := e.commit(map[string]string{
+			"app/config.yaml":  configMap("v3"),
+			"app/migrate.yaml": hookJob("migrate", "PreSync", false),
+			"app/smoke.yaml":   hookJob("smoke", "PostSync", true),
+		}, "v3 with a smoke test that fails")
+		app := e.waitApp("web", "PostSync result", func(a *v1alpha1.Application) bool {
+			return len(a.Status.History) > 0 && a.Status.History[0].Revision == sha
+		})
+		if r := app.Status.History[0].Result; r != "failed" {
+			t.Errorf("release result = %s, want failed", r)
+		}
+		if c := apimeta.FindStatusCondition(app.Status.Conditions, v1alpha1.ConditionReady); c == nil || c.Reason != "PostSyncFailed" {
+			t.Errorf("Ready = %+v, want reason PostSyncFailed", c)
+		}
+		var cm corev1.ConfigMap
+		if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.ns, Name: "web-config"}, &cm); err != nil || cm.Data["greeting"] != "v3" {
+			t.Errorf("config = %v (%v), want v3 applied before the smoke test", cm.Data, err)
+		}
+	})
 }

@@ -84,6 +84,10 @@ func (r *Reconciler) checkDrift(ctx context.Context, app *v1alpha1.Application, 
 	if err != nil {
 		return err
 	}
+	// Hooks run during syncs only; they are not kept in sync.
+	if objs, _, err = splitHooks(objs); err != nil {
+		return err
+	}
 	if app.Spec.SyncPolicy.SelfHeal {
 		cs, err := r.manager.ApplyAllStaged(ctx, objs, r.applyOptions())
 		if err != nil {

@@ -125,6 +125,10 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art s
 	if err != nil {
 		return old, counts, err
 	}
+	objs, hs, err := splitHooks(objs)
+	if err != nil {
+		return old, counts, err
+	}
 	if err := r.ensureNamespace(ctx, app); err != nil {
 		return old, counts, err
 	}
@@ -142,6 +146,9 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art s
 			return old, counts, err
 		}
 	}
+	if err := r.runHooks(ctx, app, hookPreSync, hs[hookPreSync]); err != nil {
+		return old, counts, r.syncFailed(ctx, app, hs, err)
+	}
 
 	applied := ssa.NewChangeSet()
 	for i, wave := range waves {
@@ -150,11 +157,12 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art s
 			applied.Append(cs.Entries)
 		}
 		if err != nil {
-			return union(old, applied), counts, classifyApply(err)
+			return union(old, applied), counts, r.syncFailed(ctx, app, hs, classifyApply(err))
 		}
 		if i < len(waves)-1 {
 			if err := r.wait(ctx, cs.ToObjMetadataSet()); err != nil {
-				return union(old, applied), counts, waiting("WaveUnhealthy", "sync wave %d: %w", wave.number, err)
+				return union(old, applied), counts, r.syncFailed(ctx, app, hs,
+					waiting("WaveUnhealthy", "sync wave %d: %w", wave.number, err))
 			}
 		}
 	}
@@ -172,7 +180,10 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art s
 		}
 	}
 	if err := r.wait(ctx, applied.ToObjMetadataSet()); err != nil {
-		return inventory, counts, waiting("HealthCheckFailed", "%w", err)
+		return inventory, counts, r.syncFailed(ctx, app, hs, waiting("HealthCheckFailed", "%w", err))
+	}
+	if err := r.runHooks(ctx, app, hookPostSync, hs[hookPostSync]); err != nil {
+		return inventory, counts, r.syncFailed(ctx, app, hs, err)
 	}
 	return inventory, counts, nil
 }
