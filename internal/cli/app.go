@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -50,8 +51,9 @@ type appFlags struct {
 
 // appClient reads and patches Applications in the namespace the flags and kubeconfig chose.
 type appClient struct {
-	c  client.Client
-	ns string
+	c   client.Client
+	cfg *rest.Config
+	ns  string
 }
 
 func newAppCmd(e *env) *cobra.Command {
@@ -76,6 +78,7 @@ cluster, user and namespace come from the current context unless flags say other
 		newAppSuspendCmd(e, f),
 		newAppResumeCmd(e, f),
 		newAppRollbackCmd(e, f),
+		newAppDiffCmd(e, f),
 	)
 	return cmd
 }
@@ -108,7 +111,7 @@ func (f *appFlags) connect(e *env) (*appClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", cfg.Host, err)
 	}
-	return &appClient{c: c, ns: ns}, nil
+	return &appClient{c: c, cfg: cfg, ns: ns}, nil
 }
 
 // load connects to the cluster and reads the named Application.

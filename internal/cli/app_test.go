@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -745,5 +746,46 @@ func TestSyncResult(t *testing.T) {
 				t.Errorf("syncResult = %t, %v; want %t, %v", done, err, tt.wantDone, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestAppDiff(t *testing.T) {
+	const canary = "canary-diff-4c1e"
+	f := newFixture(t)
+	git := testenv.NewGitServer(t, testenv.GitServerOptions{})
+	git.CreateRepo(t, "deploy")
+	git.Commit(t, "deploy", "main", map[string]string{
+		"app/config.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  greeting: hello\n",
+		"app/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web-secret\nstringData:\n  password: " + canary + "\n",
+	}, "config and secret")
+	live := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "web-config", Namespace: f.ns},
+		Data:       map[string]string{"greeting": "changed by hand"},
+	}
+	if err := f.c.Create(t.Context(), live); err != nil {
+		t.Fatal(err)
+	}
+	f.create("web", v1alpha1.ApplicationStatus{}, func(a *v1alpha1.Application) {
+		a.Spec.Source.RepoURL = git.URL("deploy")
+		a.Spec.Destination.Namespace = f.ns
+	})
+
+	out, errOut, code := f.app("diff", "web")
+	if code != 1 || !strings.Contains(errOut, "a sync would change") {
+		t.Fatalf("diff exit %d, stderr %q; want 1 saying a sync would change things", code, errOut)
+	}
+	for _, want := range []string{
+		"--- live/ConfigMap/" + f.ns + "/web-config", "-  greeting: changed by hand", "+  greeting: hello",
+		"+++ git/Secret/" + f.ns + "/web-secret",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q", want)
+		}
+	}
+	if strings.Contains(out, canary) || strings.Contains(out, base64.StdEncoding.EncodeToString([]byte(canary))) {
+		t.Error("the diff shows the Secret's value")
+	}
+	if err := f.c.Get(t.Context(), client.ObjectKeyFromObject(live), live); err != nil || live.Data["greeting"] != "changed by hand" {
+		t.Errorf("diff changed the cluster: %v %v", live.Data, err)
 	}
 }
