@@ -2,8 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -13,49 +11,43 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/config"
 	"github.com/ferrycd/ferry/internal/delivery"
-	"github.com/ferrycd/ferry/internal/delivery/source"
 	"github.com/ferrycd/ferry/internal/delivery/webhook"
 )
 
-// gitops is the GitOps engine as the process runs it: a controller manager with the
-// Application reconciler.
+// gitops is the delivery engine as ferry server runs it, with the push webhook that feeds it.
 type gitops struct {
-	mgr         ctrl.Manager
-	mirrors     *source.Mirrors
+	engine      *delivery.Engine
 	webhook     http.Handler // POST /api/v1/webhooks/git
 	installCRDs bool
 	log         *slog.Logger
 }
 
 func newDelivery(rc *rest.Config, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, releases delivery.Releases) (*gitops, error) {
-	mgr, err := delivery.NewManager(rc, delivery.ManagerOptions{
-		LeaderElection:          cfg.Delivery.LeaderElection,
-		LeaderElectionNamespace: cfg.Delivery.LeaderElectionNamespace,
-		Logger:                  logr.FromSlogHandler(log.With("component", "delivery").Handler()),
+	engine, err := delivery.NewEngine(rc, releases, delivery.EngineOptions{
+		Manager: delivery.ManagerOptions{
+			LeaderElection:          cfg.Delivery.LeaderElection,
+			LeaderElectionNamespace: cfg.Delivery.LeaderElectionNamespace,
+			Logger:                  logr.FromSlogHandler(log.With("component", "delivery").Handler()),
+		},
+		Reconciler: delivery.Options{Concurrency: cfg.Delivery.Concurrency, Logger: log.With("component", "delivery")},
+		GitDir:     filepath.Join(cfg.DataDir, "git"),
+		Logger:     log.With("component", "git"),
+		Registerer: reg,
 	})
 	if err != nil {
 		return nil, err
 	}
-	mirrors := source.NewMirrors(filepath.Join(cfg.DataDir, "git"),
-		source.Options{Logger: log.With("component", "git"), Registerer: reg})
-	rec := delivery.NewReconciler(mgr.GetClient(), mgr.GetRESTMapper(), mirrors, releases,
-		mgr.GetEventRecorder("ferry"), delivery.Options{Concurrency: cfg.Delivery.Concurrency,
-			Logger: log.With("component", "delivery"), Registerer: reg})
-	if err := rec.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("delivery: %w", err)
-	}
-	g := &gitops{mgr: mgr, mirrors: mirrors, installCRDs: cfg.Delivery.InstallCRDs, log: log}
+	g := &gitops{engine: engine, installCRDs: cfg.Delivery.InstallCRDs, log: log}
 	g.webhook = webhook.Handler(webhook.Secrets{
 		GitHub: cfg.Webhooks.GitHubSecret,
 		GitLab: cfg.Webhooks.GitLabToken,
 		Gitea:  cfg.Webhooks.GiteaSecret,
 	}, func(ctx context.Context, p webhook.Push) (int, error) {
-		return rec.Refresh(ctx, func(app *v1alpha1.Application) bool { return pushed(p, app) })
+		return engine.Reconciler.Refresh(ctx, func(app *v1alpha1.Application) bool { return pushed(p, app) })
 	}, log.With("component", "webhook"))
 	return g, nil
 }
@@ -82,14 +74,13 @@ func pushed(p webhook.Push, app *v1alpha1.Application) bool {
 func (d *gitops) run(ctx context.Context) error {
 	if d.installCRDs {
 		ictx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := delivery.InstallCRDs(ictx, d.mgr.GetClient(), d.mgr.GetRESTMapper())
+		mgr := d.engine.Manager
+		err := delivery.InstallCRDs(ictx, mgr.GetClient(), mgr.GetRESTMapper())
 		cancel()
 		if err != nil {
 			// Least-privilege installs ship the CRDs separately and may not create them.
 			d.log.Warn("could not install CRDs; expecting them installed already", "err", err)
 		}
 	}
-	err := d.mgr.Start(ctx)
-	// The manager has stopped every reconcile; end any git command still running.
-	return errors.Join(err, d.mirrors.Close())
+	return d.engine.Start(ctx)
 }

@@ -28,7 +28,6 @@ import (
 
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/delivery"
-	"github.com/ferrycd/ferry/internal/delivery/source"
 	"github.com/ferrycd/ferry/internal/release"
 	"github.com/ferrycd/ferry/internal/store"
 	"github.com/ferrycd/ferry/internal/testenv"
@@ -106,30 +105,18 @@ func newEnv(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int) *en
 		level = slog.LevelError // benchmarks print their log whatever happens
 	}
 	log := slog.New(slog.NewTextHandler(testenv.LogWriter(t), &slog.HandlerOptions{Level: level}))
-	mgr, err := delivery.NewManager(unlimited, delivery.ManagerOptions{
-		Namespaces: []string{e.ns},
-		Logger:     logr.Discard(),
+	engine, err := delivery.NewEngine(unlimited, e.db, delivery.EngineOptions{
+		Manager: delivery.ManagerOptions{Namespaces: []string{e.ns}, Logger: logr.Discard()},
+		Reconciler: delivery.Options{HealthTimeout: 30 * time.Second, PollInterval: 200 * time.Millisecond,
+			Concurrency: concurrency},
+		GitDir: filepath.Join(t.TempDir(), "git"),
+		Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mirrors := source.NewMirrors(filepath.Join(t.TempDir(), "git"), source.Options{Logger: log})
-	t.Cleanup(func() { _ = mirrors.Close() })
-	rec := delivery.NewReconciler(mgr.GetClient(), mgr.GetRESTMapper(), mirrors, e.db, mgr.GetEventRecorder("ferry"),
-		delivery.Options{Logger: log, HealthTimeout: 30 * time.Second, PollInterval: 200 * time.Millisecond, Concurrency: concurrency})
-	if err := rec.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	e.rec = rec
-	mctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	e.rec = engine.Reconciler
+	testenv.Run(t, engine.Start)
 	return e
 }
 

@@ -330,8 +330,9 @@ func (r *Reconciler) dryRun(ctx context.Context, objs []*unstructured.Unstructur
 			roles[o.GetNamespace()+"/"+o.GetName()] = true
 		}
 	}
+	namespaces := map[string]bool{} // whether each namespace exists, read once per dry-run
 	for _, o := range objs {
-		if !r.checkable(ctx, o) || bindsRoleInSet(o, roles) {
+		if !r.checkable(ctx, o, namespaces) || bindsRoleInSet(o, roles) {
 			continue
 		}
 		if _, _, _, err := r.manager.Diff(ctx, o, ssa.DefaultDiffOptions()); err != nil {
@@ -352,16 +353,22 @@ func bindsRoleInSet(o *unstructured.Unstructured, roles map[string]bool) bool {
 	return kind == roleKind.Kind && roles[o.GetNamespace()+"/"+name]
 }
 
-func (r *Reconciler) checkable(ctx context.Context, o *unstructured.Unstructured) bool {
+// checkable reports whether o's kind and namespace exist already; namespaces caches the answers.
+func (r *Reconciler) checkable(ctx context.Context, o *unstructured.Unstructured, namespaces map[string]bool) bool {
 	gvk := o.GroupVersionKind()
 	if _, err := r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 		return false
 	}
-	if ns := o.GetNamespace(); ns != "" {
-		err := r.client.Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{})
-		return err == nil
+	ns := o.GetNamespace()
+	if ns == "" {
+		return true
 	}
-	return true
+	exists, known := namespaces[ns]
+	if !known {
+		exists = r.client.Get(ctx, client.ObjectKey{Name: ns}, &corev1.Namespace{}) == nil
+		namespaces[ns] = exists
+	}
+	return exists
 }
 
 // classifyApply turns an apply error into a step error: what the API server refuses on a

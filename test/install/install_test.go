@@ -50,7 +50,6 @@ import (
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/config"
 	"github.com/ferrycd/ferry/internal/delivery"
-	"github.com/ferrycd/ferry/internal/delivery/source"
 	"github.com/ferrycd/ferry/internal/store"
 	"github.com/ferrycd/ferry/internal/testenv"
 )
@@ -546,34 +545,25 @@ subjects:
 func runDelivery(t *testing.T, cfg *rest.Config) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testenv.LogWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	mgr, err := delivery.NewManager(cfg, delivery.ManagerOptions{
-		LeaderElection:          true,
-		LeaderElectionNamespace: namespace,
-		Logger:                  logr.FromSlogHandler(log.Handler()),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	db, err := store.Open(t.Context(), "sqlite://"+filepath.Join(t.TempDir(), "ferry.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	mirrors := source.NewMirrors(filepath.Join(t.TempDir(), "git"), source.Options{Logger: log})
-	rec := delivery.NewReconciler(mgr.GetClient(), mgr.GetRESTMapper(), mirrors, db, mgr.GetEventRecorder("ferry"),
-		delivery.Options{Logger: log, HealthTimeout: 30 * time.Second, PollInterval: 200 * time.Millisecond})
-	if err := rec.SetupWithManager(mgr); err != nil {
+	engine, err := delivery.NewEngine(cfg, db, delivery.EngineOptions{
+		Manager: delivery.ManagerOptions{
+			LeaderElection:          true,
+			LeaderElectionNamespace: namespace,
+			Logger:                  logr.FromSlogHandler(log.Handler()),
+		},
+		Reconciler: delivery.Options{HealthTimeout: 30 * time.Second, PollInterval: 200 * time.Millisecond},
+		GitDir:     filepath.Join(t.TempDir(), "git"),
+		Logger:     log,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	testenv.Run(t, engine.Start)
 }
 
 // waitReady waits until app is Ready and Healthy at revision.
