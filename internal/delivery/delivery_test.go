@@ -295,13 +295,20 @@ func TestNewCommitAppliesAndPrunes(t *testing.T) {
 	}
 }
 
+// TestSelfHealUndoesDrift changes and deletes objects by hand. The Deployment and ConfigMap
+// are watched, so their drift is undone long before the hour-long poll; the Secret is never
+// watched (Ferry does not list Secrets), so its deletion is undone by a manual refresh, as the
+// poll would.
 func TestSelfHealUndoesDrift(t *testing.T) {
 	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{
 		"app/deployment.yaml": fmt.Sprintf(deployment, 2),
 		"app/config.yaml":     configMap("hello"),
+		"app/secret.yaml":     "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web-token\nstringData:\n  token: t0\n",
 	}, "v1")
-	e.createApp("web", nil)
+	e.createApp("web", func(a *v1alpha1.Application) {
+		a.Spec.SyncPolicy.Interval = &metav1.Duration{Duration: time.Hour}
+	})
 	app := e.waitApp("web", "first sync", readyAt(sha))
 
 	ctx := t.Context()
@@ -317,13 +324,23 @@ func TestSelfHealUndoesDrift(t *testing.T) {
 	if err := e.c.Delete(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "web-config"}}); err != nil {
 		t.Fatal(err)
 	}
-
-	testenv.Eventually(t, "drift undone", func() bool {
+	testenv.Eventually(t, "watched drift undone without a poll", func() bool {
 		var d appsv1.Deployment
 		var cm corev1.ConfigMap
 		return e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "web"}, &d) == nil && *d.Spec.Replicas == 2 &&
 			e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "web-config"}, &cm) == nil
 	})
+
+	if err := e.c.Delete(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: e.ns, Name: "web-token"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.rec.Refresh(ctx, func(*v1alpha1.Application) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "deleted secret restored by the next reconcile", func() bool {
+		return e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "web-token"}, &corev1.Secret{}) == nil
+	})
+
 	tl, err := e.db.Timeline(ctx, app.Status.History[0].ReleaseID, release.TimelineFilter{Types: []release.EventType{release.EventDeployDriftCorrected}})
 	if err != nil {
 		t.Fatal(err)

@@ -43,6 +43,9 @@ func NewEngine(cfg *rest.Config, releases Releases, opts EngineOptions) (*Engine
 	if ropts.Logger == nil {
 		ropts.Logger = opts.Logger
 	}
+	if len(ropts.Namespaces) == 0 {
+		ropts.Namespaces = opts.Manager.Namespaces
+	}
 	if ropts.Registerer == nil {
 		ropts.Registerer = opts.Registerer
 	}

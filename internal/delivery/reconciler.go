@@ -62,7 +62,10 @@ type Options struct {
 	HealthTimeout time.Duration
 	// PollInterval is how often health is polled during a sync; zero means 1s.
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// Namespaces, when set, are the only namespaces whose Applications this Reconciler serves
+	// (the controller manager's cache must agree); empty means all.
+	Namespaces []string
+	Logger     *slog.Logger
 	// Registerer receives the delivery metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 }
@@ -98,6 +101,8 @@ type Reconciler struct {
 	metrics  *metrics
 	// refresh carries reconciles asked for from outside, such as by a push webhook.
 	refresh chan event.TypedGenericEvent[*v1alpha1.Application]
+	// owned watches applied objects for drift; nil until SetupWithManager.
+	owned *ownedWatcher
 }
 
 // NewReconciler returns a Reconciler that talks to the cluster through c (which must read
@@ -125,13 +130,18 @@ func newResourceManager(c client.Client, mapper apimeta.RESTMapper) *ssa.Resourc
 // SetupWithManager registers the Reconciler with mgr. Status writes do not trigger a
 // reconcile; spec changes and annotations (a sync request) do.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	c, err := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Application{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// Several managers may run in one process (tests, shards); their metrics share names.
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.Concurrency, SkipNameValidation: new(true)}).
 		WatchesRawSource(source.Channel(r.refresh, &handler.TypedEnqueueRequestForObject[*v1alpha1.Application]{})).
-		Complete(r)
+		Build(r)
+	if err != nil {
+		return err
+	}
+	r.owned, err = newOwnedWatcher(mgr, c, r.opts.Namespaces, r.opts.Logger)
+	return err
 }
 
 // Refresh reconciles now every Application that match accepts, and returns how many. The
@@ -176,6 +186,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	base := app.DeepCopy()
 	defer func() {
 		app.Status.ObservedGeneration = app.Generation
+		if r.owned != nil {
+			r.owned.ensure(ctx, app.Status.Inventory)
+		}
 		if err := r.client.Status().Patch(ctx, app, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
 			retErr = errors.Join(retErr, fmt.Errorf("patch status: %w", err))
 		}

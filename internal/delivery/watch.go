@@ -1,0 +1,199 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/ferrycd/ferry/api/v1alpha1"
+)
+
+// ownedWatcher watches the objects Ferry applied, so drift made by hand is seen within
+// seconds instead of at the next poll. It keeps one metadata-only informer per kind, started
+// the first time an inventory holds that kind, and selecting only objects that carry Ferry's
+// owner labels. A change by anyone but Ferry, or a deletion, enqueues the owning Application;
+// its reconcile then checks drift (and undoes it with selfHeal).
+//
+// Kinds Ferry may not list and watch cluster-wide are left to the poll, and so are Secrets
+// always: Ferry keeps no cluster-wide view of them, not even their metadata.
+type ownedWatcher struct {
+	cache      cache.Cache
+	controller controller.Controller
+	client     client.Client
+	mapper     apimeta.RESTMapper
+	log        *slog.Logger
+
+	// namespaces limits the Applications enqueued; empty means all.
+	namespaces map[string]bool
+
+	mu    sync.Mutex
+	kinds map[schema.GroupVersionKind]bool // true: watched; false: tried and left to the poll
+}
+
+// The owner labels fluxcd/pkg/ssa sets on every object Ferry applies.
+var (
+	ownerNameLabel      = v1alpha1.GroupVersion.Group + "/name"
+	ownerNamespaceLabel = v1alpha1.GroupVersion.Group + "/namespace"
+)
+
+// newOwnedWatcher adds a label-selected metadata cache to mgr and returns a watcher feeding c.
+// Only Applications in namespaces (all when empty) are enqueued.
+func newOwnedWatcher(mgr ctrl.Manager, c controller.Controller, namespaces []string, log *slog.Logger) (*ownedWatcher, error) {
+	sel := labels.NewSelector()
+	for _, k := range []string{ownerNameLabel, ownerNamespaceLabel} {
+		req, err := labels.NewRequirement(k, selection.Exists, nil)
+		if err != nil {
+			return nil, err
+		}
+		sel = sel.Add(*req)
+	}
+	ca, err := cache.New(mgr.GetConfig(), cache.Options{
+		HTTPClient:           mgr.GetHTTPClient(),
+		Scheme:               mgr.GetScheme(),
+		Mapper:               mgr.GetRESTMapper(),
+		DefaultLabelSelector: sel,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("owned object cache: %w", err)
+	}
+	if err := mgr.Add(ca); err != nil {
+		return nil, err
+	}
+	nsSet := map[string]bool{}
+	for _, ns := range namespaces {
+		nsSet[ns] = true
+	}
+	return &ownedWatcher{cache: ca, controller: c, client: mgr.GetClient(), mapper: mgr.GetRESTMapper(), log: log,
+		namespaces: nsSet, kinds: map[schema.GroupVersionKind]bool{}}, nil
+}
+
+// ensure watches every kind of inventory not yet watched or tried.
+func (w *ownedWatcher) ensure(ctx context.Context, inventory []v1alpha1.ObjectRef) {
+	for _, ref := range inventory {
+		gvk := schema.GroupVersionKind{Group: ref.Group, Version: ref.Version, Kind: ref.Kind}
+		w.mu.Lock()
+		_, seen := w.kinds[gvk]
+		if !seen {
+			w.kinds[gvk] = false
+		}
+		w.mu.Unlock()
+		if seen {
+			continue
+		}
+		if err := w.watch(ctx, gvk); err != nil {
+			w.log.Info("drift of this kind is found by polling only", "kind", gvk.String(), "reason", err)
+			continue
+		}
+		w.mu.Lock()
+		w.kinds[gvk] = true
+		w.mu.Unlock()
+	}
+}
+
+// watched reports whether objects of gvk are watched.
+func (w *ownedWatcher) watched(gvk schema.GroupVersionKind) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.kinds[gvk]
+}
+
+func (w *ownedWatcher) watch(ctx context.Context, gvk schema.GroupVersionKind) error {
+	if gvk.Group == "" && gvk.Kind == "Secret" {
+		return fmt.Errorf("secrets are never listed")
+	}
+	mapping, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return err
+	}
+	for _, verb := range []string{"list", "watch"} {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: verb, Group: gvk.Group, Version: gvk.Version, Resource: mapping.Resource.Resource,
+			},
+		}}
+		if err := w.client.Create(ctx, review); err != nil {
+			return fmt.Errorf("check access: %w", err)
+		}
+		if !review.Status.Allowed {
+			return fmt.Errorf("not allowed to %s %s in all namespaces", verb, mapping.Resource.Resource)
+		}
+	}
+	obj := &metav1.PartialObjectMetadata{}
+	obj.SetGroupVersionKind(gvk)
+	// The informer's first list reports every existing object as created. Those created before
+	// the watch began get one reconcile, so drift made while the informer was starting is not
+	// lost; objects created later are Ferry's own doing.
+	started := time.Now()
+	return w.controller.Watch(source.Kind(w.cache, obj,
+		handler.TypedEnqueueRequestsFromMapFunc(w.owner), predicate.TypedFuncs[*metav1.PartialObjectMetadata]{
+			CreateFunc: func(e event.TypedCreateEvent[*metav1.PartialObjectMetadata]) bool {
+				return !isHook(e.Object) && !e.Object.CreationTimestamp.After(started)
+			},
+			UpdateFunc: func(e event.TypedUpdateEvent[*metav1.PartialObjectMetadata]) bool {
+				return changedByHand(e.ObjectOld, e.ObjectNew)
+			},
+			DeleteFunc:  func(e event.TypedDeleteEvent[*metav1.PartialObjectMetadata]) bool { return !isHook(e.Object) },
+			GenericFunc: func(event.TypedGenericEvent[*metav1.PartialObjectMetadata]) bool { return false },
+		}))
+}
+
+// owner maps an owned object to its Application.
+func (w *ownedWatcher) owner(_ context.Context, o *metav1.PartialObjectMetadata) []reconcile.Request {
+	name, ns := o.Labels[ownerNameLabel], o.Labels[ownerNamespaceLabel]
+	if name == "" || ns == "" || (len(w.namespaces) > 0 && !w.namespaces[ns]) {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: ns, Name: name}}}
+}
+
+// isHook reports whether o is a sync hook: hooks come and go during syncs by design.
+func isHook(o *metav1.PartialObjectMetadata) bool {
+	_, ok := o.Annotations[v1alpha1.AnnotationHook]
+	return ok
+}
+
+// changedByHand reports whether an update to an owned object may be drift. For kinds with a
+// spec generation, only a new generation counts (status and controller bookkeeping do not
+// bump it); for the others (ConfigMaps, Services), a write by any field manager but Ferry
+// that is not a status write. Ferry's own applies never count.
+func changedByHand(old, cur *metav1.PartialObjectMetadata) bool {
+	if isHook(cur) || !cur.DeletionTimestamp.IsZero() {
+		return false
+	}
+	if cur.Generation > 0 && cur.Generation == old.Generation {
+		return false
+	}
+	before := map[string]metav1.ManagedFieldsEntry{}
+	for _, e := range old.ManagedFields {
+		before[e.Manager+"\x00"+string(e.Operation)+"\x00"+e.Subresource] = e
+	}
+	for _, e := range cur.ManagedFields {
+		if e.Manager == FieldManager || e.Subresource == "status" {
+			continue
+		}
+		prev, ok := before[e.Manager+"\x00"+string(e.Operation)+"\x00"+e.Subresource]
+		if !ok || !prev.Time.Equal(e.Time) || (prev.FieldsV1 == nil) != (e.FieldsV1 == nil) ||
+			(e.FieldsV1 != nil && string(prev.FieldsV1.Raw) != string(e.FieldsV1.Raw)) {
+			return true
+		}
+	}
+	return false
+}
