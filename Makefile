@@ -13,9 +13,11 @@ CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ferry
 GOLANGCI_LINT_VERSION := v2.15.0
 GOVULNCHECK_VERSION   := v1.9.0
 CONTROLLER_GEN_VERSION := v0.23.0
+CRD_REF_DOCS_VERSION   := v0.3.0
 GOLANGCI_LINT := $(CACHE)/tools/golangci-lint-$(GOLANGCI_LINT_VERSION)/golangci-lint
 GOVULNCHECK   := $(CACHE)/tools/govulncheck-$(GOVULNCHECK_VERSION)/govulncheck
 CONTROLLER_GEN := $(CACHE)/tools/controller-gen-$(CONTROLLER_GEN_VERSION)/controller-gen
+CRD_REF_DOCS   := $(CACHE)/tools/crd-ref-docs-$(CRD_REF_DOCS_VERSION)/crd-ref-docs
 
 DEMO_DIR ?= $(CURDIR)/.demo
 
@@ -24,11 +26,12 @@ build: ## Build bin/ferry.
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
 
 .PHONY: testbin
-testbin: ## Build etcd, the Kubernetes control plane, kubectl and kwok into $(CACHE)/testbin (once).
+testbin: ## Build etcd, the Kubernetes control plane, kubectl, kwok and Vault into $(CACHE)/testbin (once).
 	@hack/testbin.sh >/dev/null
+	@hack/testbin-vault.sh >/dev/null
 
 .PHONY: tools
-tools: $(GOLANGCI_LINT) $(GOVULNCHECK) $(CONTROLLER_GEN) ## Install the pinned linters and generators into $(CACHE)/tools.
+tools: $(GOLANGCI_LINT) $(GOVULNCHECK) $(CONTROLLER_GEN) $(CRD_REF_DOCS) ## Install the pinned linters and generators into $(CACHE)/tools.
 
 $(GOLANGCI_LINT):
 	GOBIN=$(dir $@) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
@@ -38,6 +41,9 @@ $(GOVULNCHECK):
 
 $(CONTROLLER_GEN):
 	GOBIN=$(dir $@) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+$(CRD_REF_DOCS):
+	GOBIN=$(dir $@) go install github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION)
 
 .PHONY: fmt
 fmt: ## Format the code.
@@ -54,24 +60,27 @@ lint: tools ## gofmt, go mod tidy, generated code, go vet, golangci-lint, govuln
 
 .PHONY: test
 test: testbin lint ## What CI runs: lint, then every test with the race detector.
-	FERRY_TESTBIN=$$(hack/testbin.sh) go test -race -count=1 -timeout 30m ./...
+	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -race -count=1 -timeout 30m ./...
 
 .PHONY: bench
 bench: testbin ## Run the benchmarks and print their numbers (the delivery one last: it takes minutes).
-	go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v '/internal/delivery$$')
+	FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v '/internal/delivery$$')
 	@$(MAKE) --no-print-directory bench-delivery
 
 .PHONY: bench-delivery
 bench-delivery: testbin ## Time N Applications to Healthy (N=100,500,1000) and push-to-applied latency.
-	FERRY_TESTBIN=$$(hack/testbin.sh) go test -run '^$$' -bench BenchmarkDelivery -benchtime 1x -timeout 60m ./internal/delivery/
+	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -run '^$$' -bench BenchmarkDelivery -benchtime 1x -timeout 60m ./internal/delivery/
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deepcopy code and CRDs from api/.
+generate: $(CONTROLLER_GEN) $(CRD_REF_DOCS) ## Regenerate deepcopy code, CRDs and the API reference from api/.
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+	$(CRD_REF_DOCS) --source-path=./api --config=hack/crd-ref-docs.yaml --renderer=markdown \
+		--output-path=docs/reference/api.md --log-level=error
 
 .PHONY: demo
-demo: build testbin ## Start a local control plane and ferry server on SQLite; Ctrl-C stops both.
+demo: build ## Start a local control plane and ferry server on SQLite; Ctrl-C stops both.
+	@hack/testbin.sh >/dev/null
 	@hack/demo.sh "$(DEMO_DIR)"
 
 .PHONY: clean
