@@ -101,13 +101,15 @@ func newEnv(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int) *en
 	t.Cleanup(func() { _ = e.db.Close() })
 
 	level := slog.LevelInfo
+	poll := 200 * time.Millisecond // tests: quick to notice health
 	if _, bench := t.(*testing.B); bench {
 		level = slog.LevelError // benchmarks print their log whatever happens
+		poll = 0                // benchmarks: the default, as a server runs
 	}
 	log := slog.New(slog.NewTextHandler(testenv.LogWriter(t), &slog.HandlerOptions{Level: level}))
 	engine, err := delivery.NewEngine(unlimited, e.db, delivery.EngineOptions{
 		Manager: delivery.ManagerOptions{Namespaces: []string{e.ns}, Logger: logr.Discard()},
-		Reconciler: delivery.Options{HealthTimeout: 30 * time.Second, PollInterval: 200 * time.Millisecond,
+		Reconciler: delivery.Options{HealthTimeout: 30 * time.Second, PollInterval: poll,
 			Concurrency: concurrency},
 		GitDir: filepath.Join(t.TempDir(), "git"),
 		Logger: log,

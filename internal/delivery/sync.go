@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	ssaerrors "github.com/fluxcd/pkg/ssa/errors"
@@ -54,7 +55,10 @@ func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art so
 
 	inventory, counts, syncErr := r.apply(ctx, app, art)
 	app.Status.Inventory = inventory
-	if err := r.refreshHealth(ctx, app); err != nil && syncErr == nil {
+	if syncErr == nil && counts.kept == 0 {
+		// The sync waited for every object it owns to be healthy.
+		app.Status.Health = v1alpha1.HealthStatus{Status: v1alpha1.HealthHealthy}
+	} else if err := r.refreshHealth(ctx, app); err != nil && syncErr == nil {
 		syncErr = err
 	}
 
@@ -93,8 +97,9 @@ func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art so
 	return syncErr
 }
 
-// changeCounts says what a sync did to the cluster.
-type changeCounts struct{ created, configured, unchanged, pruned int }
+// changeCounts says what a sync did to the cluster. kept counts objects that left git but
+// stay, unpruned.
+type changeCounts struct{ created, configured, unchanged, pruned, kept int }
 
 func (c changeCounts) String() string {
 	return fmt.Sprintf("%d created, %d configured, %d unchanged, %d pruned", c.created, c.configured, c.unchanged, c.pruned)
@@ -173,9 +178,10 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art s
 	if len(stale) > 0 {
 		if app.Spec.SyncPolicy.Prune {
 			kept, pruned := r.prune(ctx, app, stale)
-			counts.pruned = pruned
+			counts.pruned, counts.kept = pruned, len(kept)
 			inventory = append(inventory, kept...)
 		} else {
+			counts.kept = len(stale)
 			inventory = append(inventory, stale...)
 		}
 	}
@@ -381,13 +387,68 @@ func classifyApply(err error) error {
 	return waiting("ApplyFailed", "%w", err)
 }
 
-// wait blocks until every object in set is healthy, or the health timeout passes.
+// wait blocks until every object in set is healthy (kstatus Current), until one has failed,
+// or until the health timeout passes. Each poll reads only the objects not yet healthy, one
+// GET apiece.
 func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error {
-	return r.manager.WaitForSetWithContext(ctx, set, ssa.WaitOptions{
-		Interval: r.opts.PollInterval,
-		Timeout:  r.opts.HealthTimeout,
-		FailFast: true,
-	})
+	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
+	defer cancel()
+	pending := slices.Clone(set)
+	for {
+		var (
+			next   object.ObjMetadataSet
+			reason string
+		)
+		for _, id := range pending {
+			res, err := r.objectStatus(ctx, id)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				next = append(next, id)
+			case err != nil:
+				return err
+			case res.Status == status.CurrentStatus:
+				continue
+			case res.Status == status.FailedStatus:
+				return fmt.Errorf("%s failed: %s", utils.FmtObjMetadata(id), res.Message)
+			default:
+				next = append(next, id)
+				if reason == "" {
+					reason = fmt.Sprintf("%s is %s: %s", utils.FmtObjMetadata(id), res.Status, res.Message)
+				}
+			}
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		pending = next
+		select {
+		case <-ctx.Done():
+			if reason == "" {
+				reason = utils.FmtObjMetadata(next[0]) + " could not be read"
+			}
+			return fmt.Errorf("%d object(s) not healthy within %s; %s", len(next), r.opts.HealthTimeout, reason)
+		case <-time.After(r.opts.PollInterval):
+		}
+	}
+}
+
+// objectStatus reads one object and computes its kstatus from the object alone: one GET,
+// where kstatus's own poller would also list a Deployment's ReplicaSets and Pods just to
+// word its message. A missing object is NotFound, not an error.
+func (r *Reconciler) objectStatus(ctx context.Context, id object.ObjMetadata) (*status.Result, error) {
+	mapping, err := r.mapper.RESTMapping(id.GroupKind)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", utils.FmtObjMetadata(id), err)
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(mapping.GroupVersionKind)
+	if err := r.client.Get(ctx, client.ObjectKey{Namespace: id.Namespace, Name: id.Name}, u); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &status.Result{Status: status.NotFoundStatus, Message: "not found"}, nil
+		}
+		return nil, fmt.Errorf("read %s: %w", utils.FmtObjMetadata(id), err)
+	}
+	return status.Compute(u)
 }
 
 // prune deletes stale objects that Ferry labelled as app's and that do not opt out. It returns
