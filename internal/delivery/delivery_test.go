@@ -387,6 +387,32 @@ func TestInvalidObjectAppliesNothing(t *testing.T) {
 	e.waitApp("web", "Ready after the fix", readyAt(fixed))
 }
 
+// TestRetryPolicy retries a failing sync as the policy says, and then stops: one sync and
+// two retries, each recorded as a failed release, then Stalled until something changes.
+func TestRetryPolicy(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
+	sha := e.commit(map[string]string{
+		"app/deployment.yaml": strings.Replace(fmt.Sprintf(deployment, 1), "replicas: 1", "replicas: -3", 1),
+	}, "an invalid Deployment")
+	e.createApp("web", func(a *v1alpha1.Application) {
+		a.Spec.SyncPolicy.Retry = &v1alpha1.RetryPolicy{Limit: 2, Backoff: &metav1.Duration{Duration: 200 * time.Millisecond}}
+	})
+	app := e.waitApp("web", "three failed syncs", func(a *v1alpha1.Application) bool { return len(a.Status.History) >= 3 })
+	for _, h := range app.Status.History {
+		if h.Revision != sha || h.Result != "failed" {
+			t.Errorf("history entry %+v, want a failed sync of %s", h, sha)
+		}
+	}
+	// The limit is reached: several polls later there is still no fourth attempt.
+	time.Sleep(3 * time.Second)
+	app = e.waitApp("web", "Stalled", func(a *v1alpha1.Application) bool {
+		return apimeta.IsStatusConditionTrue(a.Status.Conditions, v1alpha1.ConditionStalled)
+	})
+	if n := len(app.Status.History); n != 3 {
+		t.Errorf("%d syncs, want 3 (one and two retries)", n)
+	}
+}
+
 func TestGitOutageWaitsAndRecovers(t *testing.T) {
 	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{"app/config.yaml": configMap("hello")}, "v1")
@@ -590,6 +616,45 @@ func TestWrongCredentialsThenFixedSecret(t *testing.T) {
 
 // TestKustomizeAndHelmSources deploys the same kind of app from a kustomize overlay and from a
 // Helm chart in the repository, through the controller.
+// TestSSHWrongKeyThenFixedSecret is the SSH side of the credentials story: a client key the
+// server does not accept leaves the Application waiting with GitAuthFailed, and putting the
+// right key into the Secret is enough for it to sync.
+func TestSSHWrongKeyThenFixedSecret(t *testing.T) {
+	e := newEnv(t, testenv.GitServerOptions{}, 0)
+	sha := e.commit(map[string]string{"app/config.yaml": configMap("hello over ssh")}, "v1")
+	sshd := e.git.StartSSH(t)
+	other := e.git.StartSSH(t) // its client key is one sshd refuses
+	creds := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "repo-ssh", Namespace: e.appNS},
+		Data:       map[string][]byte{"sshPrivateKey": other.ClientKey, "knownHosts": sshd.KnownHosts},
+	}
+	if err := e.c.Create(t.Context(), creds); err != nil {
+		t.Fatal(err)
+	}
+	e.createApp("web", func(a *v1alpha1.Application) {
+		a.Spec.Source.RepoURL = sshd.URL(e.repo)
+		a.Spec.CredentialsRef = &v1alpha1.LocalObjectReference{Name: "repo-ssh"}
+	})
+	app := e.waitApp("web", "GitAuthFailed", func(a *v1alpha1.Application) bool {
+		c := apimeta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionReady)
+		return c != nil && c.Reason == "GitAuthFailed"
+	})
+	if apimeta.IsStatusConditionTrue(app.Status.Conditions, v1alpha1.ConditionStalled) {
+		t.Error("an auth failure stalls the Application; fixing the Secret must be enough")
+	}
+
+	patch := client.MergeFrom(creds.DeepCopy())
+	creds.Data["sshPrivateKey"] = sshd.ClientKey
+	if err := e.c.Patch(t.Context(), creds, patch); err != nil {
+		t.Fatal(err)
+	}
+	app = e.waitApp("web", "Ready with the fixed key", readyAt(sha))
+	status, _ := json.Marshal(app.Status)
+	if strings.Contains(string(status), "PRIVATE KEY") {
+		t.Error("the private key reached the status")
+	}
+}
+
 func TestKustomizeAndHelmSources(t *testing.T) {
 	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{
