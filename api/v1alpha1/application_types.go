@@ -194,6 +194,16 @@ const (
 	// AnnotationRollbackTo pins the Application to a commit SHA from its history (`ferry app
 	// rollback`). The next new commit on the tracked revision, or `ferry app resume`, unpins it.
 	AnnotationRollbackTo = "ferry.dev/rollback-to"
+	// AnnotationSecrets set to SecretsResolve on a Secret manifest makes Ferry resolve the Vault
+	// references in its data and stringData when it applies it, so the cluster gets a real
+	// Secret. Everywhere else a "vault:" reference is left as text for ferry exec.
+	AnnotationSecrets = "ferry.dev/secrets"
+	// SecretsResolve is the value of AnnotationSecrets that asks for resolution.
+	SecretsResolve = "resolve"
+	// AnnotationSecretVersions is set by Ferry on the pod template of every workload whose
+	// environment references Vault: a digest of the versions of the paths referenced. A new
+	// version changes it, which rolls exactly those workloads.
+	AnnotationSecretVersions = "ferry.dev/secret-versions"
 )
 
 // Condition types of an Application.
@@ -297,6 +307,11 @@ type ApplicationStatus struct {
 	// last manual sync answered.
 	// +optional
 	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
+	// SecretsRevision is a digest of the versions of every Vault path the applied revision
+	// references; when it changes, Ferry rolls the workloads concerned. Empty when nothing
+	// references Vault.
+	// +optional
+	SecretsRevision string `json:"secretsRevision,omitempty"`
 }
 
 // Application keeps the objects of a path of a git repository applied to a namespace.

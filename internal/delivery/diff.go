@@ -32,7 +32,7 @@ func (r *Reconciler) Diff(ctx context.Context, app *v1alpha1.Application) (strin
 	if err != nil {
 		return "", nil, err
 	}
-	objs, err := r.desired(ctx, app, art)
+	objs, _, err := r.desired(ctx, app, art)
 	if err != nil {
 		return art.Revision, nil, err
 	}

@@ -80,9 +80,14 @@ func (r *Reconciler) refreshHealth(ctx context.Context, app *v1alpha1.Applicatio
 // drifted (changed by hand, or deleted) and notes that on the release's timeline; without, it
 // only reports OutOfSync.
 func (r *Reconciler) checkDrift(ctx context.Context, app *v1alpha1.Application, art source.Artifact) error {
-	objs, err := r.desired(ctx, app, art)
+	objs, vault, err := r.desired(ctx, app, art)
 	if err != nil {
 		return err
+	}
+	if vault.revision != app.Status.SecretsRevision {
+		if err := r.rotate(ctx, app, vault); err != nil {
+			return err
+		}
 	}
 	// Hooks run during syncs only; they are not kept in sync.
 	if objs, _, err = splitHooks(objs); err != nil {
@@ -124,6 +129,33 @@ func (r *Reconciler) checkDrift(ctx context.Context, app *v1alpha1.Application, 
 		return nil
 	}
 	app.Status.Sync.Status = v1alpha1.SyncSynced
+	return nil
+}
+
+// rotate applies the objects that carry Vault data after a referenced path got a new
+// version: the workloads concerned roll, resolved Secrets get the new values. It is recorded on
+// the release's timeline. Nothing else is applied, so with selfHeal off, drift stays as it is.
+func (r *Reconciler) rotate(ctx context.Context, app *v1alpha1.Application, vault vaultState) error {
+	objs, _, err := splitHooks(vault.objects)
+	if err != nil {
+		return err
+	}
+	cs, err := r.manager.ApplyAllStaged(ctx, objs, r.applyOptions())
+	if err != nil {
+		return classifyApply(err)
+	}
+	var changed []string
+	for _, e := range cs.Entries {
+		if e.Action == ssa.CreatedAction || e.Action == ssa.ConfiguredAction {
+			changed = append(changed, e.Subject)
+		}
+	}
+	app.Status.SecretsRevision = vault.revision
+	if len(changed) > 0 && len(app.Status.History) > 0 {
+		r.record(ctx, app, app.Status.History[0].ReleaseID, release.EventSecretRotated,
+			corev1.EventTypeNormal, "SecretRotated",
+			fmt.Sprintf("secret rotated: a Vault path got a new version; rolled %d object(s): %s", len(changed), joinLimited(changed, 10)))
+	}
 	return nil
 }
 

@@ -62,6 +62,12 @@ type Options struct {
 	HealthTimeout time.Duration
 	// PollInterval is how often health is polled during a sync; zero means 1s.
 	PollInterval time.Duration
+	// Secrets reads Vault for Secret manifests marked ferry.dev/secrets: resolve and for the
+	// versions behind secret rotation; nil means a revision that references Vault is refused.
+	Secrets SecretSource
+	// SecretCheckInterval is how often the Vault versions referenced by an Application are
+	// checked for rotation; zero means 1m.
+	SecretCheckInterval time.Duration
 	// Namespaces, when set, are the only namespaces whose Applications this Reconciler serves
 	// (the controller manager's cache must agree); empty means all.
 	Namespaces []string
@@ -82,6 +88,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
+	}
+	if o.SecretCheckInterval <= 0 {
+		o.SecretCheckInterval = time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -213,6 +222,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	switch {
 	case err == nil:
 		apimeta.RemoveStatusCondition(&app.Status.Conditions, v1alpha1.ConditionStalled)
+		if app.Status.SecretsRevision != "" {
+			// Check the versions of the Vault paths it references for rotation.
+			interval = min(interval, r.opts.SecretCheckInterval)
+		}
 		return ctrl.Result{RequeueAfter: interval}, nil
 	case errors.Is(err, errStalled):
 		reason := reasonOf(err, "Stalled")

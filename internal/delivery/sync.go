@@ -126,7 +126,7 @@ func (c *changeCounts) add(cs *ssa.ChangeSet) {
 func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art source.Artifact) ([]v1alpha1.ObjectRef, changeCounts, error) {
 	old := app.Status.Inventory
 	var counts changeCounts
-	objs, err := r.desired(ctx, app, art)
+	objs, vault, err := r.desired(ctx, app, art)
 	if err != nil {
 		return old, counts, err
 	}
@@ -191,6 +191,7 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art s
 	if err := r.runHooks(ctx, app, hookPostSync, hs[hookPostSync]); err != nil {
 		return inventory, counts, r.syncFailed(ctx, app, hs, err)
 	}
+	app.Status.SecretsRevision = vault.revision
 	return inventory, counts, nil
 }
 
@@ -209,19 +210,23 @@ func (r *Reconciler) applyOptions() ssa.ApplyOptions {
 
 // desired renders the revision and prepares its objects for apply: namespaces defaulted,
 // owner labels set.
-func (r *Reconciler) desired(ctx context.Context, app *v1alpha1.Application, art source.Artifact) ([]*unstructured.Unstructured, error) {
+func (r *Reconciler) desired(ctx context.Context, app *v1alpha1.Application, art source.Artifact) ([]*unstructured.Unstructured, vaultState, error) {
 	opts, err := renderOptions(app)
 	if err != nil {
-		return nil, err
+		return nil, vaultState{}, err
 	}
 	objs, err := render.Render(ctx, art.Dir, app.Spec.Source.Path, opts)
 	if err != nil {
-		return nil, stalled("RenderFailed", "render %s at %s: %w", pathOrRoot(app.Spec.Source.Path), short(art.Revision), err)
+		return nil, vaultState{}, stalled("RenderFailed", "render %s at %s: %w", pathOrRoot(app.Spec.Source.Path), short(art.Revision), err)
 	}
 	if err := r.prepare(app, objs); err != nil {
-		return nil, err
+		return nil, vaultState{}, err
 	}
-	return objs, nil
+	vault, err := r.applySecrets(ctx, app, objs)
+	if err != nil {
+		return nil, vaultState{}, err
+	}
+	return objs, vault, nil
 }
 
 func pathOrRoot(p string) string {

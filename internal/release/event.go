@@ -18,6 +18,9 @@ const (
 	EventDeployFailed    EventType = "deploy.failed"
 	// EventDeployDriftCorrected records that self-heal re-applied objects changed outside git.
 	EventDeployDriftCorrected EventType = "deploy.drift_corrected"
+	// EventSecretRotated records that a Vault secret the release references got a new version
+	// and the workloads that use it were rolled.
+	EventSecretRotated EventType = "secret.rotated"
 )
 
 const maxEventType = 64
