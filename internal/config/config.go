@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,6 +40,48 @@ type Config struct {
 	Log             Log           `yaml:"log"`
 	Delivery        Delivery      `yaml:"delivery"`
 	Webhooks        Webhooks      `yaml:"webhooks"`
+	Vault           Vault         `yaml:"vault"`
+	Inject          Inject        `yaml:"inject"`
+}
+
+// Vault is how Ferry reaches Vault: for Secret manifests it resolves at apply time, for the
+// secret rotation of workloads, and as the defaults the injection webhook gives pods. Empty
+// Address turns all of that off.
+type Vault struct {
+	// Address is Vault's URL, such as https://vault.vault:8200.
+	Address string `yaml:"address"`
+	// AuthMethod is kubernetes (default), approle or token.
+	AuthMethod string `yaml:"auth_method"`
+	// Role is the Vault role of Kubernetes auth; pods get it unless an annotation says otherwise.
+	Role string `yaml:"role"`
+	// AuthPath is the mount path of the auth method; default its name (kubernetes, approle).
+	AuthPath string `yaml:"auth_path"`
+	// CACert is a PEM file of the CA that signed Vault's certificate.
+	CACert string `yaml:"ca_cert"`
+	// TokenFile (token auth), RoleIDFile and SecretIDFile (AppRole) hold credentials; they are
+	// read when Ferry logs in, so they can be rotated in place.
+	TokenFile    string `yaml:"token_file"`
+	RoleIDFile   string `yaml:"role_id_file"`
+	SecretIDFile string `yaml:"secret_id_file"`
+	// CheckInterval is how often the versions of referenced Vault paths are checked.
+	CheckInterval time.Duration `yaml:"check_interval"`
+}
+
+// Inject configures the admission webhook that makes Pods whose env references Vault start
+// through ferry exec.
+type Inject struct {
+	Enabled bool `yaml:"enabled"`
+	// Listen is the address of the webhook's TLS listener.
+	Listen string `yaml:"listen"`
+	// Image holds the ferry binary the init container copies into the Pod.
+	Image string `yaml:"image"`
+	// Namespace is Ferry's own namespace: where the webhook certificate is kept, and excluded
+	// from injection.
+	Namespace string `yaml:"namespace"`
+	// ServiceName is the Service in front of the webhook listener.
+	ServiceName string `yaml:"service_name"`
+	// WebhookName is the MutatingWebhookConfiguration whose caBundle Ferry keeps current.
+	WebhookName string `yaml:"webhook_name"`
 }
 
 // Webhooks holds the shared secrets git providers sign push webhooks with. A provider without a
@@ -86,6 +129,9 @@ func Default() Config {
 		ShutdownTimeout: 10 * time.Second,
 		Log:             Log{Level: "info", Format: "text"},
 		Delivery:        Delivery{Enabled: true, Concurrency: 20, InstallCRDs: true},
+		Vault:           Vault{AuthMethod: "kubernetes", CheckInterval: time.Minute},
+		Inject: Inject{Listen: ":8443", Image: "ghcr.io/ferrycd/ferry:latest", Namespace: "ferry-system",
+			ServiceName: "ferry-webhook", WebhookName: "ferry-secrets"},
 	}
 }
 
@@ -207,6 +253,30 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return fmt.Errorf("config: shutdown_timeout %s must be positive", c.ShutdownTimeout)
+	}
+	if c.Vault.Address != "" {
+		if u, err := url.Parse(c.Vault.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("config: vault.address %q: want http(s)://HOST[:PORT]", c.Vault.Address)
+		}
+	}
+	switch c.Vault.AuthMethod {
+	case "kubernetes", "approle", "token":
+	default:
+		return fmt.Errorf("config: vault.auth_method %q: want kubernetes, approle or token", c.Vault.AuthMethod)
+	}
+	if c.Vault.CheckInterval <= 0 {
+		return fmt.Errorf("config: vault.check_interval %s must be positive", c.Vault.CheckInterval)
+	}
+	if c.Inject.Enabled {
+		if c.Vault.Address == "" {
+			return errors.New("config: inject.enabled needs vault.address: injected pods must know where Vault is")
+		}
+		if _, _, err := net.SplitHostPort(c.Inject.Listen); err != nil {
+			return fmt.Errorf("config: inject.listen %q: %w", c.Inject.Listen, err)
+		}
+		if c.Inject.Image == "" || c.Inject.Namespace == "" || c.Inject.ServiceName == "" || c.Inject.WebhookName == "" {
+			return errors.New("config: inject.image, inject.namespace, inject.service_name and inject.webhook_name must be set")
+		}
 	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		return err

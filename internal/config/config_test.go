@@ -190,6 +190,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad env duration", env: map[string]string{"FERRY_SHUTDOWN_TIMEOUT": "10"}, want: []string{"FERRY_SHUTDOWN_TIMEOUT", "duration"}},
 		{name: "negative timeout", flags: []string{"--shutdown-timeout", "-1s"}, want: []string{"shutdown_timeout"}},
 		{name: "store and store_file", file: "store: sqlite:///x.db\nstore_file: /x\n", want: []string{"store and store_file are both set"}},
+		{name: "bad vault address", file: "vault:\n  address: vault:8200\n", want: []string{"vault.address", "vault:8200"}},
+		{name: "bad vault auth", env: map[string]string{"FERRY_VAULT_AUTH_METHOD": "ldap"}, want: []string{"vault.auth_method", "ldap"}},
+		{name: "inject without vault", flags: []string{"--inject"}, want: []string{"inject.enabled needs vault.address"}},
 		{name: "missing store_file", env: map[string]string{"FERRY_STORE_FILE": "/nonexistent/url"}, want: []string{"store_file", "/nonexistent/url"}},
 	}
 	for _, tt := range tests {
