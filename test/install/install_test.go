@@ -125,6 +125,27 @@ func TestKustomizeClusterAdminApplies(t *testing.T) {
 	dryRunApply(t, c, objs)
 }
 
+// TestRBACExamplesApply dry-runs the example Roles the docs point to.
+func TestRBACExamplesApply(t *testing.T) {
+	c := adminClient(t)
+	data, err := os.ReadFile(filepath.Join(root, "config", "rbac", "examples", "no-exec.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decode(t, "no-exec.yaml", data)
+	role := find(t, objs, "ClusterRole", "ferry-app-operator-no-exec")
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, r := range rules {
+		resources, _, _ := unstructured.NestedStringSlice(r.(map[string]any), "resources")
+		for _, res := range resources {
+			if res == "pods/exec" || res == "pods/attach" || res == "secrets" {
+				t.Errorf("the no-exec example grants %s", res)
+			}
+		}
+	}
+	dryRunApply(t, c, objs)
+}
+
 func TestHelmChartApplies(t *testing.T) {
 	c := adminClient(t)
 	installBase(t, c, kustomize(t, "config/default"))
