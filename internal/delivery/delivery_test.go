@@ -295,6 +295,17 @@ func TestNewCommitAppliesAndPrunes(t *testing.T) {
 	if len(app.Status.History) != 2 || app.Status.History[0].Revision != second || app.Status.History[1].Revision != first {
 		t.Errorf("history = %+v, want second then first", app.Status.History)
 	}
+
+	// The first commit's exported tree is no longer needed; the second's is.
+	removed, err := e.rec.PruneTrees(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed != 1 {
+		t.Errorf("PruneTrees removed %d trees, want 1 (the first commit's)", removed)
+	}
+	third := e.commit(map[string]string{"app/config.yaml": configMap("hola")}, "v3")
+	e.waitApp("web", "a sync after the prune", readyAt(third))
 }
 
 // TestSelfHealUndoesDrift changes and deletes objects by hand. The Deployment and ConfigMap

@@ -5,13 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/ferrycd/ferry/internal/delivery/source"
 )
+
+// treePruneInterval is how often unused git trees are removed, and how long a tree read by a
+// reconcile is kept regardless.
+const treePruneInterval = 10 * time.Minute
 
 // EngineOptions configures an Engine.
 type EngineOptions struct {
@@ -51,6 +57,30 @@ func NewEngine(cfg *rest.Config, releases Releases, opts EngineOptions) (*Engine
 	}
 	rec := NewReconciler(mgr.GetClient(), mgr.GetRESTMapper(), mirrors, releases, mgr.GetEventRecorder("ferry"), ropts)
 	if err := rec.SetupWithManager(mgr); err != nil {
+		return nil, errors.Join(fmt.Errorf("delivery: %w", err), mirrors.Close())
+	}
+	log := ropts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// Every commit fetched is exported to disk; without this, a busy repository fills it.
+	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		t := time.NewTicker(treePruneInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				if n, err := rec.PruneTrees(ctx, treePruneInterval); err != nil {
+					log.Warn("prune git trees", "error", err)
+				} else if n > 0 {
+					log.Debug("pruned git trees", "removed", n)
+				}
+			}
+		}
+	}))
+	if err != nil {
 		return nil, errors.Join(fmt.Errorf("delivery: %w", err), mirrors.Close())
 	}
 	return &Engine{Manager: mgr, Reconciler: rec, mirrors: mirrors}, nil

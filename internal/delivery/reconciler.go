@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
@@ -112,6 +113,8 @@ type Reconciler struct {
 	refresh chan event.TypedGenericEvent[*v1alpha1.Application]
 	// owned watches applied objects for drift; nil until SetupWithManager.
 	owned *ownedWatcher
+	// treesRead maps each commit SHA whose tree a reconcile read to when, for PruneTrees.
+	treesRead sync.Map
 }
 
 // NewReconciler returns a Reconciler that talks to the cluster through c (which must read
@@ -175,6 +178,33 @@ func (r *Reconciler) Refresh(ctx context.Context, match func(*v1alpha1.Applicati
 		}
 	}
 	return n, nil
+}
+
+// PruneTrees removes the exported git trees that no Application needs any more: all but the
+// commits Applications are at or pinned to, and those a reconcile read within grace (it may
+// still be rendering them). A pruned commit is exported again if it is ever fetched.
+func (r *Reconciler) PruneTrees(ctx context.Context, grace time.Duration) (int, error) {
+	var list v1alpha1.ApplicationList
+	if err := r.client.List(ctx, &list); err != nil {
+		return 0, fmt.Errorf("list applications: %w", err)
+	}
+	keep := map[string]bool{}
+	for _, app := range list.Items {
+		keep[app.Status.Sync.Revision] = true
+		if app.Status.Rollback != nil {
+			keep[app.Status.Rollback.Revision] = true
+		}
+	}
+	cutoff := time.Now().Add(-grace)
+	r.treesRead.Range(func(k, v any) bool {
+		if v.(time.Time).After(cutoff) {
+			keep[k.(string)] = true
+		} else {
+			r.treesRead.Delete(k)
+		}
+		return true
+	})
+	return r.mirrors.Prune(func(sha string) bool { return keep[sha] })
 }
 
 // Reconcile brings one Application in line with git and writes its status.
@@ -405,6 +435,7 @@ func (r *Reconciler) fetch(ctx context.Context, app *v1alpha1.Application, revis
 	})
 	switch {
 	case err == nil:
+		r.treesRead.Store(art.Revision, time.Now())
 		return art, nil
 	case errors.Is(err, gitsource.ErrAuth):
 		return art, waiting("GitAuthFailed", "%w", err)
