@@ -43,7 +43,16 @@ type App struct {
 	srv      *http.Server
 	store    *store.DB
 	delivery *gitops
+	// workers run beside the HTTP server for the life of the process: delivery, the
+	// injection webhook. One ending early stops the process.
+	workers  []worker
 	cleanups []func() error
+}
+
+// worker is a long-running part of the process.
+type worker struct {
+	name string
+	run  func(ctx context.Context) error
 }
 
 // New opens the store (migrating it), connects to Kubernetes when delivery is on, and binds the
@@ -80,18 +89,37 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	ready := []web.Check{{Name: "store", Fn: db.Ready}}
 
 	gatherer := prometheus.Gatherers{reg}
-	var gitWebhook http.Handler
-	if a.cfg.Delivery.Enabled {
-		rc, check, err := kubernetesClient(a.cfg.Delivery.Kubeconfig)
-		if err != nil {
+	var (
+		gitWebhook http.Handler
+		rc         *rest.Config
+	)
+	if a.cfg.Delivery.Enabled || a.cfg.Inject.Enabled {
+		var check func(context.Context) error
+		if rc, check, err = kubernetesClient(a.cfg.Delivery.Kubeconfig); err != nil {
 			return nil, err
 		}
 		ready = append(ready, web.Check{Name: "kubernetes", Fn: check})
+	}
+	if a.cfg.Delivery.Enabled {
 		if a.delivery, err = newDelivery(rc, a.cfg, a.log, reg, db); err != nil {
 			return nil, err
 		}
 		gatherer = append(gatherer, withoutRuntimeMetrics(ctrlmetrics.Registry))
 		gitWebhook = a.delivery.webhook
+		a.workers = append(a.workers, worker{"delivery", a.delivery.run})
+	}
+	if a.cfg.Inject.Enabled {
+		inj, err := newInjector(rc, a.cfg, a.log)
+		if err != nil {
+			return nil, err
+		}
+		a.workers = append(a.workers, worker{"inject", inj.Run})
+		ready = append(ready, web.Check{Name: "inject", Fn: func(context.Context) error {
+			if !inj.Ready() {
+				return errors.New("no webhook certificate yet")
+			}
+			return nil
+		}})
 	}
 
 	a.ln, err = net.Listen("tcp", a.cfg.Listen)
@@ -136,11 +164,15 @@ func (a *App) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var deliveryErr chan error // stays nil, never ready, without delivery
-	if a.delivery != nil {
-		deliveryErr = make(chan error, 1)
-		go func() { deliveryErr <- a.delivery.run(ctx) }()
+	type ended struct {
+		name string
+		err  error
 	}
+	workerDone := make(chan ended, len(a.workers))
+	for _, w := range a.workers {
+		go func() { workerDone <- ended{w.name, w.run(ctx)} }()
+	}
+	running := len(a.workers)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.srv.Serve(a.ln) }()
@@ -150,20 +182,20 @@ func (a *App) Run(ctx context.Context) error {
 	case serr := <-serveErr:
 		err = fmt.Errorf("serve: %w", serr)
 		cancel()
-	case derr := <-deliveryErr:
-		// Delivery ends only with the process; ending early is a failure.
-		err = errors.Join(errors.New("delivery stopped"), derr)
-		deliveryErr = nil
+	case w := <-workerDone:
+		// Workers end only with the process; ending early is a failure.
+		running--
+		err = errors.Join(fmt.Errorf("%s stopped", w.name), w.err)
 		cancel()
 		err = errors.Join(err, a.shutdown(ctx, serveErr))
 	case <-ctx.Done():
 		a.log.Info("ferry stopping", "timeout", a.cfg.ShutdownTimeout)
-		// ctx is done, so delivery is stopping too, at the same time as the HTTP server.
+		// ctx is done, so the workers are stopping too, at the same time as the HTTP server.
 		err = a.shutdown(ctx, serveErr)
 	}
-	if deliveryErr != nil {
-		if derr := <-deliveryErr; derr != nil {
-			err = errors.Join(err, fmt.Errorf("delivery: %w", derr))
+	for ; running > 0; running-- {
+		if w := <-workerDone; w.err != nil {
+			err = errors.Join(err, fmt.Errorf("%s: %w", w.name, w.err))
 		}
 	}
 	return errors.Join(err, a.cleanup())

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ferrycd/ferry/internal/config"
 	"github.com/ferrycd/ferry/internal/delivery"
+	"github.com/ferrycd/ferry/internal/secrets/inject"
 	"github.com/ferrycd/ferry/internal/testenv"
 )
 
@@ -277,5 +278,83 @@ func TestPushWebhookDeploys(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("forged webhook = %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestInjectionWebhookServes runs ferry server with inject on and registers its webhook by
+// URL: a Pod whose env references Vault comes back wrapped by ferry exec, one without a
+// command is refused, and /readyz reports the webhook certificate.
+func TestInjectionWebhookServes(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	injectAddr := ln.Addr().String()
+	_ = ln.Close()
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	ferryNS, appNS := "ferry-"+suffix, "inject-"+suffix
+	c, err := client.New(plane.Config, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{ferryNS, appNS} {
+		if err := c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Only appNS is covered, so no other test's Pods depend on this server.
+	whc := inject.WebhookConfigurationURL("ferry-secrets-"+suffix, "https://"+injectAddr+inject.DefaultPath, ferryNS)
+	whc.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": appNS}}
+	if err := c.Create(t.Context(), whc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Delete(context.Background(), whc) })
+
+	url, _ := start(t, func(cfg *config.Config) {
+		cfg.Delivery.Enabled = false
+		cfg.Inject = config.Inject{Enabled: true, Listen: injectAddr, Image: "registry.example/ferry:test",
+			Namespace: ferryNS, ServiceName: "ferry-webhook", WebhookName: whc.Name}
+		cfg.Vault.Address, cfg.Vault.Role = "https://vault.example:8200", "shop"
+	})
+	testenv.Eventually(t, "/readyz passes the inject check", func() bool {
+		code, body := get(t, url+"/readyz")
+		return code == http.StatusOK && strings.Contains(body, "[+]inject ok")
+	})
+
+	pod := func(name string, command []string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNS},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "registry.example/shop:1", Command: command,
+				Env: []corev1.EnvVar{{Name: "DB_PASSWORD", Value: "vault:secret/shop/db#password"}},
+			}}},
+		}
+	}
+	// The caBundle is patched in by the server; until then the API server cannot call it.
+	wrapped := pod("shop", []string{"/shop", "--port=80"})
+	testenv.Eventually(t, "a Pod is admitted through the webhook", func() bool {
+		return c.Create(t.Context(), wrapped.DeepCopy()) == nil
+	})
+	if err := c.Get(t.Context(), client.ObjectKeyFromObject(wrapped), wrapped); err != nil {
+		t.Fatal(err)
+	}
+	got := wrapped.Spec.Containers[0]
+	if want := []string{"/ferry/bin/ferry", "exec", "--", "/shop", "--port=80"}; strings.Join(got.Command, " ") != strings.Join(want, " ") {
+		t.Errorf("command = %q, want %q", got.Command, want)
+	}
+	if len(wrapped.Spec.InitContainers) == 0 || wrapped.Spec.InitContainers[0].Image != "registry.example/ferry:test" {
+		t.Errorf("init containers = %+v, want ferry's first", wrapped.Spec.InitContainers)
+	}
+	env := map[string]string{}
+	for _, e := range got.Env {
+		env[e.Name] = e.Value
+	}
+	if env["DB_PASSWORD"] != "vault:secret/shop/db#password" || env["VAULT_ADDR"] != "https://vault.example:8200" || env["FERRY_VAULT_ROLE"] != "shop" {
+		t.Errorf("env = %v, want the reference kept and Vault's address and role added", env)
+	}
+
+	err = c.Create(t.Context(), pod("no-command", nil))
+	if err == nil || !strings.Contains(err.Error(), "explicit command") {
+		t.Errorf("a Pod without command: %v, want a denial that asks for an explicit command", err)
 	}
 }
