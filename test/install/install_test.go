@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -50,6 +52,7 @@ import (
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/config"
 	"github.com/ferrycd/ferry/internal/delivery"
+	"github.com/ferrycd/ferry/internal/secrets/inject"
 	"github.com/ferrycd/ferry/internal/store"
 	"github.com/ferrycd/ferry/internal/testenv"
 )
@@ -122,6 +125,52 @@ func TestKustomizeClusterAdminApplies(t *testing.T) {
 	if got, _, _ := unstructured.NestedString(crb.Object, "roleRef", "name"); got != "cluster-admin" {
 		t.Errorf("roleRef.name = %q, want cluster-admin", got)
 	}
+	dryRunApply(t, c, objs)
+}
+
+// TestKustomizeInjectApplies checks the overlay with the secrets injection webhook: it adds
+// exactly the webhook's objects to config/default, its webhook configuration is the one the
+// Go code describes, and it all applies.
+func TestKustomizeInjectApplies(t *testing.T) {
+	c := adminClient(t)
+	base := ids(kustomize(t, "config/default"))
+	objs := kustomize(t, "config/inject")
+	var added []string
+	for _, id := range ids(objs) {
+		if !slices.Contains(base, id) {
+			added = append(added, id)
+		}
+	}
+	want := []string{
+		"ClusterRole//ferry-inject",
+		"ClusterRoleBinding//ferry-inject",
+		"MutatingWebhookConfiguration//ferry-secrets",
+		"Role/ferry-system/ferry-inject",
+		"RoleBinding/ferry-system/ferry-inject",
+		"Service/ferry-system/ferry-webhook",
+	}
+	if diff := cmp.Diff(want, added); diff != "" {
+		t.Errorf("config/inject adds (-want +got):\n%s", diff)
+	}
+
+	whc := find(t, objs, "MutatingWebhookConfiguration", "ferry-secrets")
+	var shipped admissionregistrationv1.MutatingWebhookConfiguration
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(whc.Object, &shipped); err != nil {
+		t.Fatal(err)
+	}
+	code := inject.WebhookConfiguration("ferry-secrets", namespace, "ferry-webhook", inject.DefaultPath)
+	if diff := cmp.Diff(code.Webhooks, shipped.Webhooks); diff != "" {
+		t.Errorf("config/inject/webhook.yaml differs from inject.WebhookConfiguration (-code +yaml):\n%s", diff)
+	}
+
+	deploy := find(t, objs, "Deployment", "ferry")
+	env, _, _ := unstructured.NestedSlice(deploy.Object, "spec", "template", "spec", "containers")
+	if !strings.Contains(fmt.Sprint(env), "FERRY_INJECT_ENABLED") || !strings.Contains(fmt.Sprint(env), "8443") {
+		t.Error("the overlay does not turn inject on or expose port 8443")
+	}
+	// Applying the webhook for real would make every Pod creation in the shared plane wait for
+	// a Ferry that is not running, so it is dry-run like the rest.
+	installBase(t, c, kustomize(t, "config/default"))
 	dryRunApply(t, c, objs)
 }
 
