@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -108,13 +109,6 @@ func (w *ownedWatcher) ensure(ctx context.Context, inventory []v1alpha1.ObjectRe
 	}
 }
 
-// watched reports whether objects of gvk are watched.
-func (w *ownedWatcher) watched(gvk schema.GroupVersionKind) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.kinds[gvk]
-}
-
 func (w *ownedWatcher) watch(ctx context.Context, gvk schema.GroupVersionKind) error {
 	if gvk.Group == "" && gvk.Kind == "Secret" {
 		return fmt.Errorf("secrets are never listed")
@@ -190,8 +184,7 @@ func changedByHand(old, cur *metav1.PartialObjectMetadata) bool {
 			continue
 		}
 		prev, ok := before[e.Manager+"\x00"+string(e.Operation)+"\x00"+e.Subresource]
-		if !ok || !prev.Time.Equal(e.Time) || (prev.FieldsV1 == nil) != (e.FieldsV1 == nil) ||
-			(e.FieldsV1 != nil && string(prev.FieldsV1.Raw) != string(e.FieldsV1.Raw)) {
+		if !ok || !prev.Time.Equal(e.Time) || !bytes.Equal(prev.FieldsV1.GetRawBytes(), e.FieldsV1.GetRawBytes()) {
 			return true
 		}
 	}

@@ -359,10 +359,10 @@ func (v *Vault) EnableKubernetesAuth(ctx context.Context, cfg *rest.Config, opts
 	if ns == "" {
 		ns = metav1.NamespaceDefault
 	}
-	caPEM := cfg.TLSClientConfig.CAData
-	if len(caPEM) == 0 && cfg.TLSClientConfig.CAFile != "" {
+	caPEM := cfg.CAData
+	if len(caPEM) == 0 && cfg.CAFile != "" {
 		var err error
-		if caPEM, err = os.ReadFile(cfg.TLSClientConfig.CAFile); err != nil {
+		if caPEM, err = os.ReadFile(cfg.CAFile); err != nil {
 			return fmt.Errorf("read API server CA: %w", err)
 		}
 	}

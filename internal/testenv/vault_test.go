@@ -63,7 +63,8 @@ func TestVaultStartStop(t *testing.T) {
 	if _, err := os.Stat(v.Dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("stat %s after Stop = %v, want not exist", v.Dir, err)
 	}
-	if _, err := http.Get(v.Addr + "/v1/sys/health"); err == nil {
+	if resp, err := http.Get(v.Addr + "/v1/sys/health"); err == nil {
+		_ = resp.Body.Close()
 		t.Errorf("vault still answers after Stop")
 	}
 	if err := v.Stop(); err != nil {
