@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -10,12 +11,14 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/config"
 	"github.com/ferrycd/ferry/internal/delivery"
 	"github.com/ferrycd/ferry/internal/delivery/webhook"
+	"github.com/ferrycd/ferry/internal/secrets/vault"
 )
 
 // gitops is the delivery engine as ferry server runs it, with the push webhook that feeds it.
@@ -27,13 +30,22 @@ type gitops struct {
 }
 
 func newDelivery(rc *rest.Config, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, releases delivery.Releases) (*gitops, error) {
+	var secrets delivery.SecretSource
+	if cfg.Vault.Address != "" {
+		vs, err := vaultApps(rc, cfg)
+		if err != nil {
+			return nil, err
+		}
+		secrets = vs
+	}
 	engine, err := delivery.NewEngine(rc, releases, delivery.EngineOptions{
 		Manager: delivery.ManagerOptions{
 			LeaderElection:          cfg.Delivery.LeaderElection,
 			LeaderElectionNamespace: cfg.Delivery.LeaderElectionNamespace,
 			Logger:                  logr.FromSlogHandler(log.With("component", "delivery").Handler()),
 		},
-		Reconciler: delivery.Options{Concurrency: cfg.Delivery.Concurrency, Logger: log.With("component", "delivery")},
+		Reconciler: delivery.Options{Concurrency: cfg.Delivery.Concurrency, Logger: log.With("component", "delivery"),
+			Secrets: secrets, SecretCheckInterval: cfg.Vault.CheckInterval},
 		GitDir:     filepath.Join(cfg.DataDir, "git"),
 		Logger:     log.With("component", "git"),
 		Registerer: reg,
@@ -83,4 +95,25 @@ func (d *gitops) run(ctx context.Context) error {
 		}
 	}
 	return d.engine.Start(ctx)
+}
+
+// vaultApps reads Vault for delivery with each Application's identity, as cfg.Vault says.
+func vaultApps(rc *rest.Config, cfg config.Config) (*vault.Apps, error) {
+	kube, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("vault: kubernetes client: %w", err)
+	}
+	vc := vault.Config{
+		Address: cfg.Vault.Address,
+		TLS:     vault.TLSConfig{CACert: cfg.Vault.CACert},
+		Auth: vault.Auth{
+			Method:       cfg.Vault.AuthMethod,
+			MountPath:    cfg.Vault.AuthPath,
+			Role:         cfg.Vault.Role,
+			TokenFile:    cfg.Vault.TokenFile,
+			RoleIDFile:   cfg.Vault.RoleIDFile,
+			SecretIDFile: cfg.Vault.SecretIDFile,
+		},
+	}
+	return vault.NewApps(vc, kube), nil
 }

@@ -1,15 +1,18 @@
 package delivery_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,10 +51,36 @@ type env struct {
 	c     client.Client
 	appNS string
 	rec   *delivery.Reconciler
+	// logs holds every line the controller logged, for leak checks.
+	logs lockedBuffer
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // newEnv builds a test world; concurrency 0 means the Reconciler's default.
 func newEnv(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int) *env {
+	return newEnvWith(t, gitOpts, concurrency, nil)
+}
+
+// newEnvWith is newEnv with a last word on the Reconciler's options, given the env (its
+// namespace is known by then).
+func newEnvWith(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int, tune func(*env, *delivery.Options)) *env {
 	t.Helper()
 	ctx := t.Context()
 	suffix := make([]byte, 4)
@@ -106,13 +135,16 @@ func newEnv(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int) *en
 		level = slog.LevelError // benchmarks print their log whatever happens
 		poll = 0                // benchmarks: the default, as a server runs
 	}
-	log := slog.New(slog.NewTextHandler(testenv.LogWriter(t), &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testenv.LogWriter(t), &e.logs), &slog.HandlerOptions{Level: level}))
+	ropts := delivery.Options{HealthTimeout: 30 * time.Second, PollInterval: poll, Concurrency: concurrency}
+	if tune != nil {
+		tune(e, &ropts)
+	}
 	engine, err := delivery.NewEngine(unlimited, e.db, delivery.EngineOptions{
-		Manager: delivery.ManagerOptions{Namespaces: []string{e.ns}, Logger: logr.Discard()},
-		Reconciler: delivery.Options{HealthTimeout: 30 * time.Second, PollInterval: poll,
-			Concurrency: concurrency},
-		GitDir: filepath.Join(t.TempDir(), "git"),
-		Logger: log,
+		Manager:    delivery.ManagerOptions{Namespaces: []string{e.ns}, Logger: logr.Discard()},
+		Reconciler: ropts,
+		GitDir:     filepath.Join(t.TempDir(), "git"),
+		Logger:     log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -225,6 +225,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	base := app.DeepCopy()
 	defer func() {
 		app.Status.ObservedGeneration = app.Generation
+		if app.Status.Sync.Status == "" && app.Status.Sync.Revision != "" {
+			// status.sync.status is required once status.sync is written at all.
+			app.Status.Sync.Status = v1alpha1.SyncUnknown
+		}
 		if r.owned != nil {
 			r.owned.ensure(ctx, app.Status.Inventory)
 		}

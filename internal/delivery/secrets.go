@@ -30,7 +30,7 @@ type SecretSource interface {
 }
 
 // Lookup gives the value of one resolved reference.
-type Lookup func(ref.Ref) (string, error)
+type Lookup = func(ref.Ref) (string, error)
 
 // secretRefs is what the references in a revision's objects amount to.
 type secretRefs struct {
@@ -205,7 +205,7 @@ func (r *Reconciler) applySecrets(ctx context.Context, app *v1alpha1.Application
 	paths := found.paths()
 	versions, err := r.opts.Secrets.Versions(ctx, app, paths)
 	if err != nil {
-		return vaultState{}, waiting("VaultUnavailable", "%w", err)
+		return vaultState{}, waiting("SecretNotResolved", "%w", err)
 	}
 	state := vaultState{revision: versionDigest(paths, versions), objects: slices.Clone(found.secrets)}
 	for o, ps := range found.workloads {

@@ -150,7 +150,7 @@ func TestApplySecretsErrors(t *testing.T) {
 		{"malformed in env", strings.Replace(refDeployment, "vault:secret/db#url", "vault:secret/db", 1), "InvalidSecretReference", fakeSecrets{}},
 		{"malformed in a Secret", fmt.Sprintf(refSecret, base64.StdEncoding.EncodeToString([]byte("vault:"))), "InvalidSecretReference", fakeSecrets{}},
 		{"no Vault configured", fmt.Sprintf(refSecret, "Y2E="), "VaultNotConfigured", nil},
-		{"Vault down", refDeployment, "VaultUnavailable", fakeSecrets{err: errors.New("vault: connection refused")}},
+		{"Vault down", refDeployment, "SecretNotResolved", fakeSecrets{err: errors.New("vault: connection refused")}},
 		{"missing key", fmt.Sprintf(refSecret, base64.StdEncoding.EncodeToString([]byte("vault:secret/tls#ca"))), "SecretNotResolved",
 			fakeSecrets{values: map[string]string{"secret/tls#key": canary}}},
 	}

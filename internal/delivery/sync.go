@@ -32,8 +32,15 @@ import (
 	"github.com/ferrycd/ferry/internal/release"
 )
 
-// sync applies one revision and records it as a release, whatever the outcome.
+// sync applies one revision and records it as a release, whatever the outcome. A revision
+// that cannot be prepared for a reason outside git (Vault unreachable or refusing) is not a
+// release yet: it waits, like a failed fetch, and is retried.
 func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art source.Artifact) error {
+	objs, vault, desiredErr := r.desired(ctx, app, art)
+	if errors.Is(desiredErr, errWaiting) {
+		app.Status.Sync.Status = v1alpha1.SyncOutOfSync
+		return desiredErr
+	}
 	rel := &release.Release{
 		Application:   app.Name,
 		Environment:   environment(app),
@@ -53,7 +60,7 @@ func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art so
 	r.record(ctx, app, rel.ID, release.EventDeployStarted, corev1.EventTypeNormal, "SyncStarted",
 		fmt.Sprintf("sync of revision %s started", short(art.Revision)))
 
-	inventory, counts, syncErr := r.apply(ctx, app, art)
+	inventory, counts, syncErr := r.apply(ctx, app, objs, vault, desiredErr)
 	app.Status.Inventory = inventory
 	if syncErr == nil && counts.kept == 0 {
 		// The sync waited for every object it owns to be healthy.
@@ -120,15 +127,15 @@ func (c *changeCounts) add(cs *ssa.ChangeSet) {
 	}
 }
 
-// apply renders the revision and applies it. It returns the inventory to keep, which also
-// holds what was applied before a failure and what could not be pruned, so nothing Ferry
-// created is ever forgotten.
-func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, art source.Artifact) ([]v1alpha1.ObjectRef, changeCounts, error) {
+// apply applies the rendered revision, or fails with desiredErr, the rendering's error. It
+// returns the inventory to keep, which also holds what was applied before a failure and what
+// could not be pruned, so nothing Ferry created is ever forgotten.
+func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, objs []*unstructured.Unstructured, vault vaultState,
+	desiredErr error) ([]v1alpha1.ObjectRef, changeCounts, error) {
 	old := app.Status.Inventory
 	var counts changeCounts
-	objs, vault, err := r.desired(ctx, app, art)
-	if err != nil {
-		return old, counts, err
+	if desiredErr != nil {
+		return old, counts, desiredErr
 	}
 	objs, hs, err := splitHooks(objs)
 	if err != nil {
