@@ -16,7 +16,9 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath \
       -ldflags "-s -w -X github.com/ferrycd/ferry/internal/buildinfo.Version=$VERSION -X github.com/ferrycd/ferry/internal/buildinfo.Commit=$COMMIT" \
-      -o /out/ferry ./cmd/ferry
+      -o /out/ferry ./cmd/ferry \
+ && CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    go build -trimpath -ldflags "-s -w" -o /out/ferry-exec ./cmd/ferry-exec
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -26,6 +28,8 @@ RUN apt-get update \
  && useradd --uid 65532 --gid 65532 --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot \
  && install -d -o 65532 -g 65532 /var/lib/ferry
 COPY --from=build /out/ferry /usr/local/bin/ferry
+# `ferry exec` alone; the secrets webhook's init container copies it into Pods.
+COPY --from=build /out/ferry-exec /usr/local/bin/ferry-exec
 USER 65532:65532
 ENV HOME=/home/nonroot
 WORKDIR /var/lib/ferry

@@ -22,8 +22,9 @@ CRD_REF_DOCS   := $(CACHE)/tools/crd-ref-docs-$(CRD_REF_DOCS_VERSION)/crd-ref-do
 DEMO_DIR ?= $(CURDIR)/.demo
 
 .PHONY: build
-build: ## Build bin/ferry.
+build: ## Build bin/ferry and bin/ferry-exec (ferry exec alone, for injected Pods).
 	go build -trimpath -ldflags '$(LDFLAGS)' -o bin/ferry ./cmd/ferry
+	go build -trimpath -ldflags '-s -w' -o bin/ferry-exec ./cmd/ferry-exec
 
 .PHONY: testbin
 testbin: ## Build etcd, the Kubernetes control plane, kubectl, kwok and Vault into $(CACHE)/testbin (once).

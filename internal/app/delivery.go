@@ -19,6 +19,7 @@ import (
 	"github.com/ferrycd/ferry/internal/delivery"
 	"github.com/ferrycd/ferry/internal/delivery/webhook"
 	"github.com/ferrycd/ferry/internal/secrets/vault"
+	"github.com/ferrycd/ferry/internal/secrets/vaultapps"
 )
 
 // gitops is the delivery engine as ferry server runs it, with the push webhook that feeds it.
@@ -98,7 +99,7 @@ func (d *gitops) run(ctx context.Context) error {
 }
 
 // vaultApps reads Vault for delivery with each Application's identity, as cfg.Vault says.
-func vaultApps(rc *rest.Config, cfg config.Config) (*vault.Apps, error) {
+func vaultApps(rc *rest.Config, cfg config.Config) (*vaultapps.Apps, error) {
 	kube, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("vault: kubernetes client: %w", err)
@@ -115,5 +116,5 @@ func vaultApps(rc *rest.Config, cfg config.Config) (*vault.Apps, error) {
 			SecretIDFile: cfg.Vault.SecretIDFile,
 		},
 	}
-	return vault.NewApps(vc, kube), nil
+	return vaultapps.New(vc, kube), nil
 }

@@ -10,9 +10,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// newInstallBinaryCmd is what the injection webhook's init container runs: it copies the
-// running ferry binary to a path in a shared in-memory volume, so the application's container
-// can start through `ferry exec` without Ferry being in its image.
+// newInstallBinaryCmd is what the injection webhook's init container runs: it copies ferry to
+// a path in a shared in-memory volume, so the application's container can start through
+// `ferry exec` without Ferry being in its image. It copies ferry-exec, the small binary that
+// is only `ferry exec`, when one lies beside this binary (as in Ferry's image): a third of the
+// size in the Pod's memory, and a faster start of every injected container.
 func newInstallBinaryCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:    "install-binary DEST",
@@ -24,10 +26,14 @@ func newInstallBinaryCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("install-binary: find this binary: %w", err)
 			}
-			if err := copyExecutable(self, args[0]); err != nil {
+			src := filepath.Join(filepath.Dir(self), "ferry-exec")
+			if _, err := os.Stat(src); err != nil {
+				src = self
+			}
+			if err := copyExecutable(src, args[0]); err != nil {
 				return fmt.Errorf("install-binary: %w", err)
 			}
-			_, _ = fmt.Fprintf(e.stdout, "installed %s\n", args[0])
+			_, _ = fmt.Fprintf(e.stdout, "installed %s as %s\n", src, args[0])
 			return nil
 		},
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -33,5 +34,36 @@ func TestInstallBinaryCopiesItself(t *testing.T) {
 	}
 	if code := Main(t.Context(), []string{"install-binary", filepath.Join(t.TempDir(), "missing", "ferry")}, &out, &errOut); code == 0 {
 		t.Error("installing into a missing directory succeeded")
+	}
+}
+
+// TestInstallBinaryPrefersFerryExec runs a copy of the test binary that has a ferry-exec
+// beside it, as Ferry's image does: that one is copied.
+func TestInstallBinaryPrefersFerryExec(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ferry")
+	if err := copyExecutable(self, bin); err != nil {
+		t.Fatal(err)
+	}
+	small := []byte("#!/bin/sh\necho ferry-exec\n")
+	if err := os.WriteFile(filepath.Join(dir, "ferry-exec"), small, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "ferry")
+	cmd := exec.Command(bin, "install-binary", dst)
+	cmd.Env = append(os.Environ(), execMainEnv+"=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("install-binary: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, small) {
+		t.Error("install-binary copied itself, not the ferry-exec beside it")
 	}
 }

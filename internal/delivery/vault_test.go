@@ -21,6 +21,7 @@ import (
 	"github.com/ferrycd/ferry/internal/delivery"
 	"github.com/ferrycd/ferry/internal/release"
 	"github.com/ferrycd/ferry/internal/secrets/vault"
+	"github.com/ferrycd/ferry/internal/secrets/vaultapps"
 	"github.com/ferrycd/ferry/internal/testenv"
 )
 
@@ -71,7 +72,7 @@ func TestVaultSecretsResolvedAndRotated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		apps := vault.NewApps(vault.Config{Address: v.Addr, Auth: vault.Auth{Method: vault.MethodKubernetes, Role: "shop"}}, kube)
+		apps := vaultapps.New(vault.Config{Address: v.Addr, Auth: vault.Auth{Method: vault.MethodKubernetes, Role: "shop"}}, kube)
 		t.Cleanup(func() { _ = apps.Close() })
 		o.Secrets = apps
 		o.SecretCheckInterval = 300 * time.Millisecond
@@ -145,7 +146,7 @@ func TestVaultSecretsResolvedAndRotated(t *testing.T) {
 	deniedSecret := strings.Replace(resolved, "name: db", "name: denied-db", 1)
 	e.commit(map[string]string{"denied/secret.yaml": deniedSecret, "denied/cm.yaml": strings.Replace(configMap("x"), "web-config", "denied-config", 1)}, "denied app")
 	e.createApp("denied", func(a *v1alpha1.Application) {
-		a.Annotations = map[string]string{vault.AnnotationRole: "nobody"}
+		a.Annotations = map[string]string{vaultapps.AnnotationRole: "nobody"}
 		a.Spec.Source.Path = "denied"
 	})
 	denied := e.waitApp("denied", "SecretNotResolved", func(a *v1alpha1.Application) bool {

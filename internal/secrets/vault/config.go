@@ -121,6 +121,9 @@ type Auth struct {
 	TokenFile string
 }
 
+// EffectiveMethod is the auth method Login uses: Method, or the default it implies.
+func (a Auth) EffectiveMethod() string { return a.method() }
+
 // method returns the auth method a chose, applying the default.
 func (a Auth) method() string {
 	switch {

@@ -1,4 +1,7 @@
-package vault
+// Package vaultapps reads Vault for the delivery engine with the identity of each
+// Application's namespace. It is apart from package vault so that ferry-exec, which links
+// vault, does not link the Kubernetes client.
+package vaultapps
 
 import (
 	"context"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/secrets/ref"
+	"github.com/ferrycd/ferry/internal/secrets/vault"
 )
 
 // Annotations on an Application that choose the Vault identity Ferry reads its secrets with.
@@ -38,7 +42,7 @@ const (
 // used through Ferry to read another's secrets. With AppRole or token auth every Application
 // shares Ferry's own identity.
 type Apps struct {
-	base Config
+	base vault.Config
 	kube kubernetes.Interface
 
 	mu      sync.Mutex
@@ -46,16 +50,16 @@ type Apps struct {
 }
 
 type appClient struct {
-	c       *Client
+	c       *vault.Client
 	expires time.Time
 }
 
-// NewApps returns an Apps that logs in as base says, with kube for service-account tokens.
-func NewApps(base Config, kube kubernetes.Interface) *Apps {
+// New returns an Apps that logs in as base says, with kube for service-account tokens.
+func New(base vault.Config, kube kubernetes.Interface) *Apps {
 	return &Apps{base: base, kube: kube, clients: map[string]*appClient{}}
 }
 
-// Resolve reads refs for app; see Client.Resolve.
+// Resolve reads refs for app; see vault.Client.Resolve.
 func (a *Apps) Resolve(ctx context.Context, app *v1alpha1.Application, refs []ref.Ref) (func(ref.Ref) (string, error), error) {
 	c, err := a.client(ctx, app)
 	if err != nil {
@@ -105,10 +109,10 @@ func (a *Apps) Close() error {
 
 // client returns a logged-in client for app's identity, logging in when there is none or
 // it is older than identityTTL.
-func (a *Apps) client(ctx context.Context, app *v1alpha1.Application) (*Client, error) {
+func (a *Apps) client(ctx context.Context, app *v1alpha1.Application) (*vault.Client, error) {
 	cfg := a.base
 	key := "ferry"
-	if cfg.Auth.method() == MethodKubernetes {
+	if cfg.Auth.EffectiveMethod() == vault.MethodKubernetes {
 		sa := app.Annotations[AnnotationServiceAccount]
 		if sa == "" {
 			sa = "default"
@@ -128,7 +132,7 @@ func (a *Apps) client(ctx context.Context, app *v1alpha1.Application) (*Client, 
 	} else if c := a.cached(key); c != nil {
 		return c, nil
 	}
-	c, err := Login(ctx, cfg)
+	c, err := vault.Login(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +147,7 @@ func (a *Apps) client(ctx context.Context, app *v1alpha1.Application) (*Client, 
 	return c, nil
 }
 
-func (a *Apps) cached(key string) *Client {
+func (a *Apps) cached(key string) *vault.Client {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if c := a.clients[key]; c != nil && time.Now().Before(c.expires) {
