@@ -199,6 +199,19 @@ func (e *env) waitApp(name, what string, ok func(*v1alpha1.Application) bool) *v
 	}
 }
 
+// waitAuthFailed waits until the Application name says its git credentials were refused, and
+// checks that this waits for a fixed Secret rather than stalling.
+func (e *env) waitAuthFailed(name string) {
+	e.t.Helper()
+	app := e.waitApp(name, "GitAuthFailed", func(a *v1alpha1.Application) bool {
+		c := apimeta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionReady)
+		return c != nil && c.Reason == "GitAuthFailed"
+	})
+	if apimeta.IsStatusConditionTrue(app.Status.Conditions, v1alpha1.ConditionStalled) {
+		e.t.Error("an auth failure stalls the Application; fixing the Secret must be enough")
+	}
+}
+
 func ready(app *v1alpha1.Application) bool {
 	return apimeta.IsStatusConditionTrue(app.Status.Conditions, v1alpha1.ConditionReady) &&
 		app.Status.ObservedGeneration == app.Generation
@@ -637,28 +650,20 @@ func TestWrongCredentialsThenFixedSecret(t *testing.T) {
 	e.createApp("web", func(a *v1alpha1.Application) {
 		a.Spec.CredentialsRef = &v1alpha1.LocalObjectReference{Name: "repo"}
 	})
-	app := e.waitApp("web", "GitAuthFailed", func(a *v1alpha1.Application) bool {
-		c := apimeta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionReady)
-		return c != nil && c.Reason == "GitAuthFailed"
-	})
-	if apimeta.IsStatusConditionTrue(app.Status.Conditions, v1alpha1.ConditionStalled) {
-		t.Error("an auth failure stalls the Application; fixing the Secret must be enough")
-	}
+	e.waitAuthFailed("web")
 
 	patch := client.MergeFrom(creds.DeepCopy())
 	creds.StringData = map[string]string{"password": password}
 	if err := e.c.Patch(t.Context(), creds, patch); err != nil {
 		t.Fatal(err)
 	}
-	app = e.waitApp("web", "Ready with the fixed Secret", readyAt(sha))
+	app := e.waitApp("web", "Ready with the fixed Secret", readyAt(sha))
 	status, _ := json.Marshal(app.Status)
 	if strings.Contains(string(status), password) {
 		t.Error("the repository password reached the status")
 	}
 }
 
-// TestKustomizeAndHelmSources deploys the same kind of app from a kustomize overlay and from a
-// Helm chart in the repository, through the controller.
 // TestSSHWrongKeyThenFixedSecret is the SSH side of the credentials story: a client key the
 // server does not accept leaves the Application waiting with GitAuthFailed, and putting the
 // right key into the Secret is enough for it to sync.
@@ -678,26 +683,22 @@ func TestSSHWrongKeyThenFixedSecret(t *testing.T) {
 		a.Spec.Source.RepoURL = sshd.URL(e.repo)
 		a.Spec.CredentialsRef = &v1alpha1.LocalObjectReference{Name: "repo-ssh"}
 	})
-	app := e.waitApp("web", "GitAuthFailed", func(a *v1alpha1.Application) bool {
-		c := apimeta.FindStatusCondition(a.Status.Conditions, v1alpha1.ConditionReady)
-		return c != nil && c.Reason == "GitAuthFailed"
-	})
-	if apimeta.IsStatusConditionTrue(app.Status.Conditions, v1alpha1.ConditionStalled) {
-		t.Error("an auth failure stalls the Application; fixing the Secret must be enough")
-	}
+	e.waitAuthFailed("web")
 
 	patch := client.MergeFrom(creds.DeepCopy())
 	creds.Data["sshPrivateKey"] = sshd.ClientKey
 	if err := e.c.Patch(t.Context(), creds, patch); err != nil {
 		t.Fatal(err)
 	}
-	app = e.waitApp("web", "Ready with the fixed key", readyAt(sha))
+	app := e.waitApp("web", "Ready with the fixed key", readyAt(sha))
 	status, _ := json.Marshal(app.Status)
 	if strings.Contains(string(status), "PRIVATE KEY") {
 		t.Error("the private key reached the status")
 	}
 }
 
+// TestKustomizeAndHelmSources deploys the same kind of app from a kustomize overlay and from a
+// Helm chart in the repository, through the controller.
 func TestKustomizeAndHelmSources(t *testing.T) {
 	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	sha := e.commit(map[string]string{
