@@ -9,26 +9,10 @@ set -euo pipefail
 VAULT_VERSION=v1.21.1
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${FERRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry}
-dir=${FERRY_VAULT_DIR:-$cache/testbin/vault-$VAULT_VERSION}
-
-complete() { [ -f "$dir/.complete" ]; }
-
-if complete; then
-  echo "$dir"
-  exit 0
-fi
-
-mkdir -p "$dir"
-# One builder at a time: parallel `make test` runs must not link vault twice.
-exec 9>"$dir/.lock"
-flock 9
-if complete; then
-  echo "$dir"
-  exit 0
-fi
-
-log() { printf 'testbin: %s\n' "$*" >&2; }
+# shellcheck source=hack/testbin-lib.sh
+. "$root/hack/testbin-lib.sh"
+dir=${FERRY_VAULT_DIR:-$testbin_cache/testbin/vault-$VAULT_VERSION}
+testbin_begin "$dir"
 
 log "building vault $VAULT_VERSION (github.com/hashicorp/vault)"
 start=$SECONDS
@@ -37,5 +21,4 @@ start=$SECONDS
 mv "$dir/.vault.tmp" "$dir/vault"
 log "built vault in $((SECONDS - start))s"
 
-touch "$dir/.complete"
-echo "$dir"
+testbin_end

@@ -10,26 +10,10 @@ ETCD_VERSION=v3.7.3
 KWOK_VERSION=v0.8.0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=${FERRY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry}
-dir=${FERRY_TESTBIN:-$cache/testbin/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION}
-
-complete() { [ -f "$dir/.complete" ]; }
-
-if complete; then
-  echo "$dir"
-  exit 0
-fi
-
-mkdir -p "$dir"
-# One builder at a time: parallel `make test` and `make demo` must not link kube-apiserver twice.
-exec 9>"$dir/.lock"
-flock 9
-if complete; then
-  echo "$dir"
-  exit 0
-fi
-
-log() { printf 'testbin: %s\n' "$*" >&2; }
+# shellcheck source=hack/testbin-lib.sh
+. "$root/hack/testbin-lib.sh"
+dir=${FERRY_TESTBIN:-$testbin_cache/testbin/k8s-$KUBE_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION}
+testbin_begin "$dir"
 
 # build MODULE_DIR NAME PACKAGE [LDFLAGS]
 build() {
@@ -64,5 +48,4 @@ for s in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with
   install -m 0644 "$kwokdir/kustomize/stage/$s.yaml" "$dir/kwok-stages/"
 done
 
-touch "$dir/.complete"
-echo "$dir"
+testbin_end
