@@ -175,6 +175,23 @@ func TestKustomizeInjectApplies(t *testing.T) {
 	dryRunApply(t, c, objs)
 }
 
+// TestHelmChartWebhookMatchesKustomize keeps the chart's webhook configuration equal to
+// config/inject's, installed as release "ferry".
+func TestHelmChartWebhookMatchesKustomize(t *testing.T) {
+	objs, err := renderChart(t, map[string]any{
+		"vault":  map[string]any{"address": "https://vault.vault.svc:8200"},
+		"inject": map[string]any{"enabled": true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart := find(t, objs, "MutatingWebhookConfiguration", "ferry-secrets")
+	kust := find(t, kustomize(t, "config/inject"), "MutatingWebhookConfiguration", "ferry-secrets")
+	if diff := cmp.Diff(kust.Object["webhooks"], chart.Object["webhooks"]); diff != "" {
+		t.Errorf("webhooks differ (-kustomize +helm):\n%s", diff)
+	}
+}
+
 // TestRBACExamplesApply dry-runs the example Roles the docs point to.
 func TestRBACExamplesApply(t *testing.T) {
 	c := adminClient(t)
@@ -216,6 +233,11 @@ func TestHelmChartApplies(t *testing.T) {
 		}, extra: []string{"PersistentVolumeClaim/ferry-system/ferry-data"}},
 		{name: "no RBAC", values: map[string]any{"rbac": map[string]any{"create": false}},
 			absent: []string{"ClusterRole//ferry-controller", "ClusterRoleBinding//ferry-deployer", "Role/ferry-system/ferry-leader-election"}},
+		{name: "secrets webhook", values: map[string]any{
+			"vault":  map[string]any{"address": "https://vault.vault.svc:8200", "role": "ferry"},
+			"inject": map[string]any{"enabled": true},
+		}, extra: []string{"Service/ferry-system/ferry-webhook", "MutatingWebhookConfiguration//ferry-secrets",
+			"Role/ferry-system/ferry-inject", "ClusterRole//ferry-inject"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs, err := renderChart(t, tc.values)
@@ -251,6 +273,7 @@ func TestHelmChartRefusesValuesThatCannotWork(t *testing.T) {
 		{"postgres without a secret", map[string]any{"store": map[string]any{"type": "postgres"}}, "existingSecret"},
 		{"sqlite on two replicas", map[string]any{"replicas": 2}, "store.type=postgres"},
 		{"unknown store", map[string]any{"store": map[string]any{"type": "mysql"}}, "want sqlite or postgres"},
+		{"webhook without Vault", map[string]any{"inject": map[string]any{"enabled": true}}, "inject.enabled needs vault.address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := renderChart(t, tc.values)
