@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -45,8 +46,9 @@ type ownedWatcher struct {
 	// namespaces limits the Applications enqueued; empty means all.
 	namespaces map[string]bool
 
-	mu    sync.Mutex
-	kinds map[schema.GroupVersionKind]bool // true: watched; false: tried and left to the poll
+	mu sync.Mutex
+	// kinds holds the kinds watched, being set up, or left to the poll.
+	kinds map[schema.GroupVersionKind]struct{}
 }
 
 // The owner labels fluxcd/pkg/ssa sets on every object Ferry applies.
@@ -83,35 +85,42 @@ func newOwnedWatcher(mgr ctrl.Manager, c controller.Controller, namespaces []str
 		nsSet[ns] = true
 	}
 	return &ownedWatcher{cache: ca, controller: c, client: mgr.GetClient(), mapper: mgr.GetRESTMapper(), log: log,
-		namespaces: nsSet, kinds: map[schema.GroupVersionKind]bool{}}, nil
+		namespaces: nsSet, kinds: map[schema.GroupVersionKind]struct{}{}}, nil
 }
 
-// ensure watches every kind of inventory not yet watched or tried.
+// ensure watches every kind of inventory not yet watched or refused. A kind Ferry may not
+// list and watch stays on the poll; one whose check failed for another reason (the API server
+// busy, the reconcile's context ending) is tried again by a later reconcile.
 func (w *ownedWatcher) ensure(ctx context.Context, inventory []v1alpha1.ObjectRef) {
 	for _, ref := range inventory {
 		gvk := schema.GroupVersionKind{Group: ref.Group, Version: ref.Version, Kind: ref.Kind}
 		w.mu.Lock()
 		_, seen := w.kinds[gvk]
-		if !seen {
-			w.kinds[gvk] = false
-		}
+		w.kinds[gvk] = struct{}{}
 		w.mu.Unlock()
 		if seen {
 			continue
 		}
-		if err := w.watch(ctx, gvk); err != nil {
+		err := w.watch(ctx, gvk)
+		switch {
+		case err == nil:
+		case errors.Is(err, errNotWatchable):
 			w.log.Info("drift of this kind is found by polling only", "kind", gvk.String(), "reason", err)
-			continue
+		default:
+			w.log.Debug("cannot watch this kind yet", "kind", gvk.String(), "error", err)
+			w.mu.Lock()
+			delete(w.kinds, gvk)
+			w.mu.Unlock()
 		}
-		w.mu.Lock()
-		w.kinds[gvk] = true
-		w.mu.Unlock()
 	}
 }
 
+// errNotWatchable means a kind is left to the poll for good.
+var errNotWatchable = errors.New("not watchable")
+
 func (w *ownedWatcher) watch(ctx context.Context, gvk schema.GroupVersionKind) error {
 	if gvk.Group == "" && gvk.Kind == "Secret" {
-		return fmt.Errorf("secrets are never listed")
+		return fmt.Errorf("%w: secrets are never listed", errNotWatchable)
 	}
 	mapping, err := w.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
@@ -127,7 +136,7 @@ func (w *ownedWatcher) watch(ctx context.Context, gvk schema.GroupVersionKind) e
 			return fmt.Errorf("check access: %w", err)
 		}
 		if !review.Status.Allowed {
-			return fmt.Errorf("not allowed to %s %s in all namespaces", verb, mapping.Resource.Resource)
+			return fmt.Errorf("%w: not allowed to %s %s in all namespaces", errNotWatchable, verb, mapping.Resource.Resource)
 		}
 	}
 	obj := &metav1.PartialObjectMetadata{}
