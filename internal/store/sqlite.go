@@ -45,11 +45,11 @@ func openSQLite(ctx context.Context, u *url.URL, opts Options) (*DB, error) {
 		return &DB{dialect: sqliteDialect, write: pool, read: pool}, nil
 	}
 	file := "file:" + (&url.URL{Path: path}).EscapedPath()
-	write, err := openSQLitePool(ctx, file+"?"+sqliteParams(opts, true), 1)
+	write, err := openSQLiteRetry(ctx, file+"?"+sqliteParams(opts, true), 1, opts.BusyTimeout)
 	if err != nil {
 		return nil, err
 	}
-	read, err := openSQLitePool(ctx, file+"?"+sqliteParams(opts, false), opts.MaxOpenConns)
+	read, err := openSQLiteRetry(ctx, file+"?"+sqliteParams(opts, false), opts.MaxOpenConns, opts.BusyTimeout)
 	if err != nil {
 		return nil, errors.Join(err, write.Close())
 	}
@@ -90,6 +90,26 @@ func sqliteParams(opts Options, writer bool) string {
 		q.Add("_pragma", "query_only(1)")
 	}
 	return q.Encode()
+}
+
+// openSQLiteRetry is openSQLitePool retried while the file is busy, up to busyTimeout: the
+// first connection switches a new database to WAL, which needs the file to itself, and SQLite
+// does not call its busy handler for that switch, so processes opening one new database at
+// once can see SQLITE_BUSY however long busy_timeout is.
+func openSQLiteRetry(ctx context.Context, dsn string, conns int, busyTimeout time.Duration) (*sql.DB, error) {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		pool, err := openSQLitePool(ctx, dsn, conns)
+		var e *sqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return pool, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func openSQLitePool(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
