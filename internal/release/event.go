@@ -21,6 +21,12 @@ const (
 	// EventSecretRotated records that a Vault secret the release references got a new version
 	// and the workloads that use it were rolled.
 	EventSecretRotated EventType = "secret.rotated"
+	// EventDeployRollback marks a release that deploys an earlier revision by a rollback.
+	EventDeployRollback EventType = "deploy.rollback"
+	// EventHealthDegraded and EventHealthRecovered record an Application at rest turning
+	// Degraded, and Healthy again.
+	EventHealthDegraded  EventType = "health.degraded"
+	EventHealthRecovered EventType = "health.recovered"
 )
 
 const maxEventType = 64
@@ -41,6 +47,9 @@ type Event struct {
 	Time       time.Time         `json:"time"`
 	Summary    string            `json:"summary"`
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Key, when set, makes the event idempotent: a release records one event per key, so a
+	// reconcile that repeats (a retry, a restart, a second replica) does not record it twice.
+	Key string `json:"key,omitempty"`
 }
 
 // Event limits, in bytes and entries: an event is a line on a timeline, not a log dump.
@@ -49,6 +58,7 @@ const (
 	maxAttributes     = 100
 	maxAttributeKey   = 128
 	maxAttributeValue = 4 << 10
+	maxKey            = 255
 )
 
 // Validate reports, wrapped in ErrInvalid, the first rule e breaks. The ID is not checked:
@@ -61,6 +71,9 @@ func (e Event) Validate() error {
 		return fmt.Errorf("%w: event type %q does not match %s", ErrInvalid, e.Type, eventTypeGrammar)
 	}
 	if err := instant("event time", e.Time); err != nil {
+		return err
+	}
+	if err := text("key", e.Key, maxKey, false); err != nil {
 		return err
 	}
 	if err := text("summary", e.Summary, maxSummary, true); err != nil {

@@ -25,6 +25,11 @@ type dialect struct {
 	lockMigrations func(context.Context, *sql.Tx) error
 	// foreignKeyViolation reports whether err is a broken foreign key.
 	foreignKeyViolation func(error) bool
+	// skipLocked ends a SELECT whose rows of table n the transaction goes on to update: it
+	// locks them in the SELECT's order and skips rows another transaction holds, so
+	// concurrent claimers neither wait for each other nor deadlock. Empty where one writer
+	// at a time is the rule (SQLite).
+	skipLocked string
 }
 
 // q returns query with its placeholders in the dialect's form. Shared queries contain no

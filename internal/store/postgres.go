@@ -25,6 +25,7 @@ var postgresDialect = &dialect{
 			`SELECT pg_advisory_xact_lock(hashtextextended('ferry.schema_migrations.' || COALESCE(current_schema(), ''), 0))`)
 		return err
 	},
+	skipLocked: " FOR UPDATE OF n SKIP LOCKED",
 	foreignKeyViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23503"

@@ -2,11 +2,9 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,55 +17,8 @@ import (
 	"github.com/ferrycd/ferry/internal/store/storetest"
 )
 
-// postgresBase is the server the PostgreSQL tests use. They fail, never skip, when it is
-// unreachable: CI must prove the driver.
-func postgresBase() string {
-	if u := os.Getenv("FERRY_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// postgresAdmin connects to the test server for setting up and inspecting schemas.
-func postgresAdmin(tb testing.TB) *sql.DB {
-	tb.Helper()
-	base := postgresBase()
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		tb.Fatalf("PostgreSQL test server %s: %v", store.RedactURL(base), err)
-	}
-	tb.Cleanup(func() { admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		tb.Fatalf("PostgreSQL test server %s is unreachable (set FERRY_TEST_POSTGRES): %v", store.RedactURL(base), err)
-	}
-	return admin
-}
-
-// postgresURL creates a schema of its own for one test, dropped when the test ends, and
-// returns a URL whose search_path selects it.
-func postgresURL(tb testing.TB) string {
-	tb.Helper()
-	admin := postgresAdmin(tb)
-	schema := "ferry_test_" + strings.ToLower(rand.Text())
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(postgresBase())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+func postgresAdmin(tb testing.TB) *sql.DB { return storetest.PostgresAdmin(tb) }
+func postgresURL(tb testing.TB) string    { return storetest.PostgresURL(tb) }
 
 func TestPostgres(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) string { return postgresURL(t) })

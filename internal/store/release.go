@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferrycd/ferry/internal/notify"
 	"github.com/ferrycd/ferry/internal/release"
 )
 
@@ -156,18 +157,30 @@ func (db *DB) FinishRelease(ctx context.Context, id int64, result release.Result
 
 // AppendEvent validates e and adds it to its release's timeline, setting e.ID. The release
 // must exist (release.ErrNotFound otherwise). Like CreateRelease, it sets e.Time to the
-// stored time, and empty attributes to nil.
+// stored time, and empty attributes to nil. An event whose Key the release already has is not
+// added again: e.ID is left zero.
 func (db *DB) AppendEvent(ctx context.Context, e *release.Event) error {
+	_, err := db.RecordEvent(ctx, e, nil)
+	return err
+}
+
+// RecordEvent is AppendEvent plus the notifications the event causes, written in the same
+// transaction: the event and its messages are stored together or not at all. It reports
+// whether the event was recorded; an event whose Key the release already has is not, and
+// neither are its notifications. A notification without a Key gets one naming the event, and
+// a notification whose channel already holds its key is dropped, so each channel gets one
+// message per event however often it is routed.
+func (db *DB) RecordEvent(ctx context.Context, e *release.Event, notes []notify.Notification) (bool, error) {
 	if e == nil {
-		return fmt.Errorf("append event: %w: no event", release.ErrInvalid)
+		return false, fmt.Errorf("append event: %w: no event", release.ErrInvalid)
 	}
 	if e.ID != 0 {
-		return fmt.Errorf("append event: %w: ID %d is set; the store assigns it", release.ErrInvalid, e.ID)
+		return false, fmt.Errorf("append event: %w: ID %d is set; the store assigns it", release.ErrInvalid, e.ID)
 	}
 	n := *e
 	n.Time = storedTime(n.Time)
 	if err := n.Validate(); err != nil {
-		return fmt.Errorf("append event: %w", err)
+		return false, fmt.Errorf("append event: %w", err)
 	}
 	var attributes any // NULL when there are none
 	if len(n.Attributes) == 0 {
@@ -175,24 +188,53 @@ func (db *DB) AppendEvent(ctx context.Context, e *release.Event) error {
 	} else {
 		b, err := json.Marshal(n.Attributes)
 		if err != nil {
-			return fmt.Errorf("append event: %w", err)
+			return false, fmt.Errorf("append event: %w", err)
 		}
 		attributes = string(b)
 	}
+	var key any // NULL: not idempotent
+	if n.Key != "" {
+		key = n.Key
+	}
+	recorded := false
 	err := db.inTx(ctx, true, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, db.dialect.q(`INSERT INTO release_events
-			(release_id, type, occurred_at, summary, attributes) VALUES (?, ?, ?, ?, ?) RETURNING id`),
-			n.ReleaseID, string(n.Type), db.dialect.time(n.Time), n.Summary, attributes,
+		err := tx.QueryRowContext(ctx, db.dialect.q(`INSERT INTO release_events
+			(release_id, type, occurred_at, summary, attributes, event_key) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (release_id, event_key) DO NOTHING RETURNING id`),
+			n.ReleaseID, string(n.Type), db.dialect.time(n.Time), n.Summary, attributes, key,
 		).Scan(&n.ID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // recorded before
+		}
+		if err != nil {
+			return err
+		}
+		recorded = true
+		dedup := fmt.Sprintf("event/%d", n.ID)
+		if n.Key != "" {
+			dedup = fmt.Sprintf("release/%d/%s", n.ReleaseID, n.Key)
+		}
+		for _, note := range notes {
+			if note.Key == "" {
+				note.Key = dedup
+			}
+			note.Event.ReleaseID = n.ReleaseID
+			if _, err := db.enqueue(ctx, tx, note, storedTime(time.Now())); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if db.dialect.foreignKeyViolation(err) {
-		return fmt.Errorf("append event: release %d: %w", n.ReleaseID, release.ErrNotFound)
+		return false, fmt.Errorf("append event: release %d: %w", n.ReleaseID, release.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("append event: %w", err)
+		return false, fmt.Errorf("append event: %w", err)
 	}
-	*e = n
-	return nil
+	if recorded {
+		*e = n
+	}
+	return recorded, nil
 }
 
 // Timeline returns one page of a release's events, oldest first: by time, then by ID for
@@ -226,7 +268,7 @@ func (db *DB) Timeline(ctx context.Context, releaseID int64, f release.TimelineF
 		}
 		var err error
 		timeline.Events, more, err = queryPage(ctx, tx, limit, scanEvent, db.dialect.q(
-			`SELECT id, release_id, type, occurred_at, summary, attributes FROM release_events`+
+			`SELECT id, release_id, type, occurred_at, summary, attributes, event_key FROM release_events`+
 				w.String()+` ORDER BY occurred_at, id LIMIT ?`),
 			w.args...)
 		return err
@@ -292,10 +334,12 @@ func scanEvent(row rowScanner) (release.Event, error) {
 	var (
 		e          release.Event
 		attributes sql.NullString
+		key        sql.NullString
 	)
-	if err := row.Scan(&e.ID, &e.ReleaseID, &e.Type, instant{&e.Time}, &e.Summary, &attributes); err != nil {
+	if err := row.Scan(&e.ID, &e.ReleaseID, &e.Type, instant{&e.Time}, &e.Summary, &attributes, &key); err != nil {
 		return release.Event{}, err
 	}
+	e.Key = key.String
 	if attributes.Valid {
 		if err := json.Unmarshal([]byte(attributes.String), &e.Attributes); err != nil {
 			return release.Event{}, fmt.Errorf("event %d attributes: %w", e.ID, err)

@@ -50,6 +50,7 @@ func Run(t *testing.T, newURL func(t *testing.T) string) {
 		{"ConcurrentOpen", s.testConcurrentOpen},
 		{"ReadyAndClose", s.testReady},
 	}
+	cases = append(cases, s.outboxCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
