@@ -33,6 +33,28 @@ type ApplicationSpec struct {
 	// Suspend stops every sync, automated or not, until it is false again.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// Notify subscribes chat channels, named in Ferry's configuration, to this Application's
+	// events, in addition to the subscriptions of the configuration itself. A channel gets one
+	// message per event however many subscriptions match.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	Notify []NotifySubscription `json:"notify,omitempty"`
+}
+
+// NotifySubscription sends some of an Application's events to one channel.
+type NotifySubscription struct {
+	// Channel is the name of a channel in Ferry's configuration.
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Channel string `json:"channel"`
+	// On lists the event types to send, or patterns such as deploy.*: deploy.started,
+	// deploy.succeeded, deploy.failed, deploy.rollback, health.degraded, health.recovered,
+	// secret.rotated. Empty means all of them but deploy.started.
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:items:Pattern=`^(\*|[a-z*]+(\.[a-z_*]+)+)$`
+	// +optional
+	On []string `json:"on,omitempty"`
 }
 
 // Source is a path of a git repository at a revision, rendered one way.
@@ -234,6 +256,14 @@ type HealthStatus struct {
 	// Message names the object that made the status and why.
 	// +optional
 	Message string `json:"message,omitempty"`
+	// LastTransitionTime is when Status last changed.
+	// +optional
+	LastTransitionTime *metav1.Time `json:"lastTransitionTime,omitempty"`
+	// DegradedSince is when the Application at rest turned Degraded, kept until it is Healthy
+	// again (through Progressing, say, during a rollout) or a sync succeeds; the recovery is
+	// notified once, paired with it.
+	// +optional
+	DegradedSince *metav1.Time `json:"degradedSince,omitempty"`
 }
 
 // ObjectRef identifies one object an Application owns.

@@ -100,8 +100,15 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		}
 		ready = append(ready, web.Check{Name: "kubernetes", Fn: check})
 	}
+	hub, notifier, err := newNotifier(rc, a.cfg, a.log, reg, db)
+	if err != nil {
+		return nil, err
+	}
+	if notifier != nil {
+		a.workers = append(a.workers, worker{"notify", notifier.Run})
+	}
 	if a.cfg.Delivery.Enabled {
-		if a.delivery, err = newDelivery(rc, a.cfg, a.log, reg, db); err != nil {
+		if a.delivery, err = newDelivery(rc, a.cfg, a.log, reg, db, hub); err != nil {
 			return nil, err
 		}
 		gatherer = append(gatherer, withoutRuntimeMetrics(ctrlmetrics.Registry))
@@ -140,6 +147,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			GitWebhook: gitWebhook,
 			Ready:      ready,
 			Releases:   db,
+			Notify:     notificationsAPI(hub, db, a.cfg),
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -18,6 +18,7 @@ import (
 	"github.com/ferrycd/ferry/internal/config"
 	"github.com/ferrycd/ferry/internal/delivery"
 	"github.com/ferrycd/ferry/internal/delivery/webhook"
+	"github.com/ferrycd/ferry/internal/notify"
 	"github.com/ferrycd/ferry/internal/secrets/vault"
 	"github.com/ferrycd/ferry/internal/secrets/vaultapps"
 )
@@ -30,7 +31,12 @@ type gitops struct {
 	log         *slog.Logger
 }
 
-func newDelivery(rc *rest.Config, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, releases delivery.Releases) (*gitops, error) {
+func newDelivery(rc *rest.Config, cfg config.Config, log *slog.Logger, reg prometheus.Registerer, releases delivery.Releases,
+	hub *notify.Hub) (*gitops, error) {
+	var notifier delivery.Notifier
+	if hub != nil {
+		notifier = hub
+	}
 	var secrets delivery.SecretSource
 	if cfg.Vault.Address != "" {
 		vs, err := vaultApps(rc, cfg)
@@ -46,7 +52,7 @@ func newDelivery(rc *rest.Config, cfg config.Config, log *slog.Logger, reg prome
 			Logger:                  logr.FromSlogHandler(log.With("component", "delivery").Handler()),
 		},
 		Reconciler: delivery.Options{Concurrency: cfg.Delivery.Concurrency, Logger: log.With("component", "delivery"),
-			Secrets: secrets, SecretCheckInterval: cfg.Vault.CheckInterval},
+			Secrets: secrets, SecretCheckInterval: cfg.Vault.CheckInterval, Notifier: notifier},
 		GitDir:     filepath.Join(cfg.DataDir, "git"),
 		Logger:     log.With("component", "git"),
 		Registerer: reg,

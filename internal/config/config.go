@@ -19,10 +19,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferrycd/ferry/internal/notify"
+	"github.com/ferrycd/ferry/internal/notify/channel"
 )
 
 // Config is the whole configuration of `ferry server`.
@@ -42,6 +46,16 @@ type Config struct {
 	Webhooks        Webhooks      `yaml:"webhooks"`
 	Vault           Vault         `yaml:"vault"`
 	Inject          Inject        `yaml:"inject"`
+	Notify          Notify        `yaml:"notify"`
+}
+
+// Notify is where notifications go: the chat channels, and which events each receives. The
+// channels and subscriptions are set in the YAML file only.
+type Notify struct {
+	// PanelURL is the address of Ferry's panel as people reach it, for links in messages.
+	PanelURL      string                `yaml:"panel_url"`
+	Channels      []channel.Config      `yaml:"channels"`
+	Subscriptions []notify.Subscription `yaml:"subscriptions"`
 }
 
 // Vault is how Ferry reaches Vault: for Secret manifests it resolves at apply time, for the
@@ -278,6 +292,9 @@ func (c *Config) Validate() error {
 			return errors.New("config: inject.image, inject.namespace, inject.service_name and inject.webhook_name must be set")
 		}
 	}
+	if err := c.Notify.validate(); err != nil {
+		return fmt.Errorf("config: notify: %w", err)
+	}
 	if _, err := ParseLevel(c.Log.Level); err != nil {
 		return err
 	}
@@ -287,6 +304,35 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: log.format %q: want text or json", c.Log.Format)
 	}
 	return nil
+}
+
+func (n Notify) validate() error {
+	if n.PanelURL != "" {
+		if u, err := url.Parse(n.PanelURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("panel_url %q: want http(s)://HOST[/PATH]", n.PanelURL)
+		}
+	}
+	names := make([]string, 0, len(n.Channels))
+	for _, c := range n.Channels {
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		if slices.Contains(names, c.Name) {
+			return fmt.Errorf("channel %s: defined twice", c.Name)
+		}
+		names = append(names, c.Name)
+	}
+	_, err := notify.NewRouter(names, n.Subscriptions)
+	return err
+}
+
+// ChannelNames lists the configured channels' names.
+func (n Notify) ChannelNames() []string {
+	names := make([]string, len(n.Channels))
+	for i, c := range n.Channels {
+		names[i] = c.Name
+	}
+	return names
 }
 
 // ParseLevel parses a log level name.

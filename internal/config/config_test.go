@@ -194,6 +194,12 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad vault auth", env: map[string]string{"FERRY_VAULT_AUTH_METHOD": "ldap"}, want: []string{"vault.auth_method", "ldap"}},
 		{name: "inject without vault", flags: []string{"--inject"}, want: []string{"inject.enabled needs vault.address"}},
 		{name: "missing store_file", env: map[string]string{"FERRY_STORE_FILE": "/nonexistent/url"}, want: []string{"store_file", "/nonexistent/url"}},
+		{name: "bad panel url", flags: []string{"--panel-url", "ferry.example.com"}, want: []string{"notify", "panel_url"}},
+		{name: "channel without receiver", file: "notify:\n  channels:\n  - name: chat\n", want: []string{"notify", "channel chat", "exactly one"}},
+		{name: "channel key typo", file: "notify:\n  channels:\n  - name: chat\n    telegram: {chat: 1, token: x}\n", want: []string{`unknown key "chat"`}},
+		{name: "two channels one name", file: "notify:\n  channels:\n  - {name: a, slack: {url: https://h.example/x}}\n  - {name: a, slack: {url: https://h.example/y}}\n", want: []string{"channel a", "twice"}},
+		{name: "subscription to unknown channel", file: "notify:\n  channels:\n  - {name: a, slack: {url: https://h.example/x}}\n  subscriptions:\n  - {channels: [b]}\n", want: []string{"subscription 1", `"b"`}},
+		{name: "template with a typo", file: "notify:\n  channels:\n  - name: a\n    slack: {url: https://h.example/x}\n    templates: {deploy.failed: {title: '{{.Appname}}'}}\n", want: []string{"channel a", "deploy.failed", "Appname"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

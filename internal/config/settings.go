@@ -112,6 +112,8 @@ var Settings = []Setting{
 		field: func(c *Config) any { return &c.Vault.SecretIDFile }},
 	{Key: "vault.check_interval", Flag: "vault-check-interval", Usage: "how often referenced Vault versions are checked for rotation",
 		field: func(c *Config) any { return &c.Vault.CheckInterval }},
+	{Key: "notify.panel_url", Flag: "panel-url", Usage: "address of Ferry's panel as people reach it, for links in notifications",
+		field: func(c *Config) any { return &c.Notify.PanelURL }},
 	{Key: "inject.enabled", Flag: "inject", Usage: "serve the admission webhook that runs pods with Vault references through ferry exec",
 		field: func(c *Config) any { return &c.Inject.Enabled }},
 	{Key: "inject.listen", Flag: "inject-listen", Usage: "TLS address of the injection webhook",

@@ -72,7 +72,7 @@ func (r *Reconciler) refreshHealth(ctx context.Context, app *v1alpha1.Applicatio
 			worst = v1alpha1.HealthStatus{Status: state, Message: trimMessage(fmt.Sprintf("%s: %s", refString(ref), msg))}
 		}
 	}
-	app.Status.Health = worst
+	setHealth(app, worst)
 	return nil
 }
 
@@ -107,8 +107,8 @@ func (r *Reconciler) checkDrift(ctx context.Context, app *v1alpha1.Application, 
 		app.Status.Sync.Status = v1alpha1.SyncSynced
 		if len(fixed) > 0 {
 			msg := fmt.Sprintf("drift undone on %d object(s): %s", len(fixed), joinLimited(fixed, 10))
-			r.record(ctx, app, app.Status.History[0].ReleaseID, release.EventDeployDriftCorrected,
-				corev1.EventTypeNormal, "DriftCorrected", msg)
+			r.record(ctx, app, app.Status.History[0].ReleaseID, occurrence{typ: release.EventDeployDriftCorrected,
+				eventType: corev1.EventTypeNormal, reason: "DriftCorrected", msg: msg})
 		}
 		return nil
 	}
@@ -152,9 +152,9 @@ func (r *Reconciler) rotate(ctx context.Context, app *v1alpha1.Application, vaul
 	}
 	app.Status.SecretsRevision = vault.revision
 	if len(changed) > 0 && len(app.Status.History) > 0 {
-		r.record(ctx, app, app.Status.History[0].ReleaseID, release.EventSecretRotated,
-			corev1.EventTypeNormal, "SecretRotated",
-			fmt.Sprintf("secret rotated: a Vault path got a new version; rolled %d object(s): %s", len(changed), joinLimited(changed, 10)))
+		r.record(ctx, app, app.Status.History[0].ReleaseID, occurrence{typ: release.EventSecretRotated,
+			eventType: corev1.EventTypeNormal, reason: "SecretRotated", key: "secret.rotated/" + vault.revision,
+			msg: fmt.Sprintf("secret rotated: a Vault path got a new version; rolled %d object(s): %s", len(changed), joinLimited(changed, 10))})
 	}
 	return nil
 }

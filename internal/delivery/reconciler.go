@@ -37,6 +37,7 @@ import (
 
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	gitsource "github.com/ferrycd/ferry/internal/delivery/source"
+	"github.com/ferrycd/ferry/internal/notify"
 	"github.com/ferrycd/ferry/internal/release"
 )
 
@@ -50,7 +51,11 @@ const historyLimit = 10
 type Releases interface {
 	CreateRelease(ctx context.Context, r *release.Release) error
 	FinishRelease(ctx context.Context, id int64, result release.Result, at time.Time) error
-	AppendEvent(ctx context.Context, e *release.Event) error
+	GetRelease(ctx context.Context, id int64) (release.Release, error)
+	// RecordEvent appends e to its release's timeline with the notifications it causes, in one
+	// transaction, and reports whether it was new: an event whose Key the release already has
+	// is not recorded again.
+	RecordEvent(ctx context.Context, e *release.Event, notes []notify.Notification) (bool, error)
 }
 
 // Options tunes the Reconciler. The zero value is ready to use.
@@ -69,6 +74,8 @@ type Options struct {
 	// SecretCheckInterval is how often the Vault versions referenced by an Application are
 	// checked for rotation; zero means 1m.
 	SecretCheckInterval time.Duration
+	// Notifier routes timeline events to chat channels; nil sends no notifications.
+	Notifier Notifier
 	// Namespaces, when set, are the only namespaces whose Applications this Reconciler serves
 	// (the controller manager's cache must agree); empty means all.
 	Namespaces []string
@@ -309,9 +316,11 @@ func (r *Reconciler) reconcile(ctx context.Context, app *v1alpha1.Application) e
 		if err := r.checkDrift(ctx, app, art); err != nil {
 			return err
 		}
+		before := app.Status.Health
 		if err := r.refreshHealth(ctx, app); err != nil {
 			return err
 		}
+		r.noteHealth(ctx, app, before)
 		setSteadyReady(app)
 		return nil
 	}

@@ -57,14 +57,19 @@ func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art so
 		app.Status.LastHandledSyncRequest = req
 	}
 	setCondition(app, v1alpha1.ConditionReconciling, metav1.ConditionTrue, "Progressing", "syncing revision "+short(art.Revision))
-	r.record(ctx, app, rel.ID, release.EventDeployStarted, corev1.EventTypeNormal, "SyncStarted",
-		fmt.Sprintf("sync of revision %s started", short(art.Revision)))
+	r.record(ctx, app, rel.ID, occurrence{typ: release.EventDeployStarted, eventType: corev1.EventTypeNormal,
+		reason: "SyncStarted", msg: fmt.Sprintf("sync of revision %s started", short(art.Revision)),
+		key: string(release.EventDeployStarted), rel: rel})
+	if app.Status.Rollback != nil && app.Status.Rollback.Revision == art.Revision {
+		r.record(ctx, app, rel.ID, occurrence{typ: release.EventDeployRollback, eventType: corev1.EventTypeNormal,
+			reason: "Rollback", msg: rollbackSummary(app, art.Revision), key: string(release.EventDeployRollback), rel: rel})
+	}
 
 	inventory, counts, syncErr := r.apply(ctx, app, objs, vault, desiredErr)
 	app.Status.Inventory = inventory
 	if syncErr == nil && counts.kept == 0 {
 		// The sync waited for every object it owns to be healthy.
-		app.Status.Health = v1alpha1.HealthStatus{Status: v1alpha1.HealthHealthy}
+		setHealth(app, v1alpha1.HealthStatus{Status: v1alpha1.HealthHealthy})
 	} else if err := r.refreshHealth(ctx, app); err != nil && syncErr == nil {
 		syncErr = err
 	}
@@ -80,13 +85,19 @@ func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art so
 	}
 	if syncErr != nil {
 		app.Status.Sync.Status = v1alpha1.SyncOutOfSync
-		r.record(ctx, app, rel.ID, release.EventDeployFailed, corev1.EventTypeWarning, "SyncFailed",
-			fmt.Sprintf("sync of revision %s failed: %v", short(art.Revision), syncErr))
+		object, cause := failedObject(syncErr)
+		r.record(ctx, app, rel.ID, occurrence{typ: release.EventDeployFailed, eventType: corev1.EventTypeWarning,
+			reason: "SyncFailed", msg: fmt.Sprintf("sync of revision %s failed: %v", short(art.Revision), syncErr),
+			key: string(release.EventDeployFailed), rel: rel, changes: &counts, duration: finished.Sub(rel.StartedAt),
+			object: object, cause: cause})
 	} else {
 		app.Status.Sync.Status = v1alpha1.SyncSynced
+		app.Status.Health.DegradedSince = nil // the deploy's own message says it is healthy
 		msg := fmt.Sprintf("revision %s applied (%s) and healthy in %s", short(art.Revision), counts, finished.Sub(rel.StartedAt).Round(time.Millisecond))
 		setCondition(app, v1alpha1.ConditionReady, metav1.ConditionTrue, "Synced", msg)
-		r.record(ctx, app, rel.ID, release.EventDeploySucceeded, corev1.EventTypeNormal, "Synced", msg)
+		r.record(ctx, app, rel.ID, occurrence{typ: release.EventDeploySucceeded, eventType: corev1.EventTypeNormal,
+			reason: "Synced", msg: msg, key: string(release.EventDeploySucceeded), rel: rel, changes: &counts,
+			duration: finished.Sub(rel.StartedAt)})
 	}
 
 	id := int64(1)
@@ -399,6 +410,29 @@ func classifyApply(err error) error {
 	return waiting("ApplyFailed", "%w", err)
 }
 
+// objectFailure is a sync that failed because of one object, named for notifications.
+type objectFailure struct {
+	object, cause string
+	err           error
+}
+
+func (e *objectFailure) Error() string { return e.err.Error() }
+func (e *objectFailure) Unwrap() error { return e.err }
+
+// failedObject names the object a sync failed on, and why, when the error says.
+func failedObject(err error) (object, cause string) {
+	var of *objectFailure
+	if errors.As(err, &of) {
+		return of.object, of.cause
+	}
+	var dryRun *ssaerrors.DryRunErr
+	if errors.As(err, &dryRun) && dryRun.InvolvedObject() != nil {
+		o := dryRun.InvolvedObject()
+		return utils.FmtUnstructured(o), dryRun.Unwrap().Error()
+	}
+	return "", err.Error()
+}
+
 // wait blocks until every object in set is healthy (kstatus Current), until one has failed,
 // or until the health timeout passes. Each poll reads only the objects not yet healthy, one
 // GET apiece.
@@ -410,6 +444,7 @@ func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error 
 		var (
 			next   object.ObjMetadataSet
 			reason string
+			worst  string // the first object not healthy, for notifications
 		)
 		for _, id := range pending {
 			res, err := r.objectStatus(ctx, id)
@@ -421,11 +456,13 @@ func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error 
 			case res.Status == status.CurrentStatus:
 				continue
 			case res.Status == status.FailedStatus:
-				return fmt.Errorf("%s failed: %s", utils.FmtObjMetadata(id), res.Message)
+				return &objectFailure{object: utils.FmtObjMetadata(id), cause: res.Message,
+					err: fmt.Errorf("%s failed: %s", utils.FmtObjMetadata(id), res.Message)}
 			default:
 				next = append(next, id)
 				if reason == "" {
-					reason = fmt.Sprintf("%s is %s: %s", utils.FmtObjMetadata(id), res.Status, res.Message)
+					worst = utils.FmtObjMetadata(id)
+					reason = fmt.Sprintf("%s is %s: %s", worst, res.Status, res.Message)
 				}
 			}
 		}
@@ -438,7 +475,11 @@ func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error 
 			if reason == "" {
 				reason = utils.FmtObjMetadata(next[0]) + " could not be read"
 			}
-			return fmt.Errorf("%d object(s) not healthy within %s; %s", len(next), r.opts.HealthTimeout, reason)
+			err := fmt.Errorf("%d object(s) not healthy within %s; %s", len(next), r.opts.HealthTimeout, reason)
+			if worst == "" {
+				return err
+			}
+			return &objectFailure{object: worst, cause: strings.TrimPrefix(reason, worst+" "), err: err}
 		case <-time.After(r.opts.PollInterval):
 		}
 	}
@@ -576,16 +617,4 @@ func environment(app *v1alpha1.Application) string {
 		return app.Spec.Environment
 	}
 	return app.Spec.Destination.Namespace
-}
-
-// record appends an event to a release's timeline and emits the matching Kubernetes Event on
-// the Application. Timeline failures are reported as Kubernetes Events, not sync failures.
-func (r *Reconciler) record(ctx context.Context, app *v1alpha1.Application, releaseID int64, typ release.EventType,
-	eventType, reason, msg string) {
-	ev := &release.Event{ReleaseID: releaseID, Type: typ, Time: time.Now(), Summary: trimMessage(msg),
-		Attributes: map[string]string{"application": app.Namespace + "/" + app.Name}}
-	if err := r.releases.AppendEvent(ctx, ev); err != nil {
-		r.events.Eventf(app, nil, corev1.EventTypeWarning, "TimelineFailed", "Record", "release %d: %v", releaseID, err)
-	}
-	r.events.Eventf(app, nil, eventType, reason, "Sync", "%s", trimMessage(msg))
 }

@@ -42,6 +42,8 @@ type Options struct {
 	Releases ReleaseReader
 	// GitWebhook takes git providers' push events; nil when delivery is off.
 	GitWebhook http.Handler
+	// Notify answers the notification API; nil serves none.
+	Notify Notifications
 }
 
 // ReleaseReader is what the release API needs from the store.
@@ -75,6 +77,12 @@ func New(opts Options) http.Handler {
 	handle("GET /api/v1/releases", "releases.list", s.listReleases)
 	handle("GET /api/v1/releases/{id}", "releases.get", s.getRelease)
 	handle("GET /api/v1/releases/{id}/timeline", "releases.timeline", s.releaseTimeline)
+	if opts.Notify != nil {
+		handle("GET /api/v1/notifications", "notifications.list", s.listNotifications)
+		handle("GET /api/v1/notifications/channels", "notifications.channels", s.listChannels)
+		handle("GET /api/v1/notifications/{id}", "notifications.get", s.getNotification)
+		handle("POST /api/v1/notifications/test", "notifications.test", s.testNotification)
+	}
 	if opts.GitWebhook != nil {
 		mux.Handle("/api/v1/webhooks/git", m.instrument("webhooks.git", opts.GitWebhook))
 	}
@@ -138,7 +146,9 @@ type apiError struct {
 // logged and answered with a generic message, so internals never reach a client.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var body apiError
-	switch {
+	switch status := notifyStatus(err); {
+	case status != 0:
+		body.Error.Status = status
 	case errors.Is(err, release.ErrNotFound), errors.Is(err, errNoRoute):
 		body.Error.Status = http.StatusNotFound
 	case errors.Is(err, release.ErrInvalid), errors.Is(err, errBadRequest):

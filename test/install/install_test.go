@@ -110,7 +110,7 @@ func TestKustomizeDefaultApplies(t *testing.T) {
 			t.Errorf("%s has no label app.kubernetes.io/name=ferry", id(o))
 		}
 	}
-	checkServerArgs(t, find(t, objs, "Deployment", "ferry"))
+	checkServerArgs(t, find(t, objs, "Deployment", "ferry"), objs)
 
 	installBase(t, c, objs)
 	dryRunApply(t, c, objs)
@@ -238,6 +238,15 @@ func TestHelmChartApplies(t *testing.T) {
 			"inject": map[string]any{"enabled": true},
 		}, extra: []string{"Service/ferry-system/ferry-webhook", "MutatingWebhookConfiguration//ferry-secrets",
 			"Role/ferry-system/ferry-inject", "ClusterRole//ferry-inject"}},
+		{name: "release chat", values: map[string]any{"notify": map[string]any{
+			"panelURL": "https://ferry.example.com",
+			"channels": []any{
+				map[string]any{"name": "releases", "telegram": map[string]any{"chat_id": "-1001234567890",
+					"token_ref": map[string]any{"name": "chat", "key": "telegram-token"}}},
+				map[string]any{"name": "ops", "rocketchat": map[string]any{"url_ref": map[string]any{"name": "chat", "key": "rc"}}},
+			},
+			"subscriptions": []any{map[string]any{"channels": []any{"releases", "ops"}, "on": []any{"deploy.failed"}}},
+		}}, extra: []string{"ConfigMap/ferry-system/ferry-config"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs, err := renderChart(t, tc.values)
@@ -256,7 +265,7 @@ func TestHelmChartApplies(t *testing.T) {
 					t.Errorf("chart renders %s, want none", unwanted)
 				}
 			}
-			checkServerArgs(t, find(t, objs, "Deployment", "ferry"))
+			checkServerArgs(t, find(t, objs, "Deployment", "ferry"), objs)
 			dryRunApply(t, c, objs)
 		})
 	}
@@ -699,7 +708,9 @@ func eventNotes(c client.Client, ns string) string {
 
 // checkServerArgs parses the container's arguments with the flags `ferry server` defines
 // and validates the configuration they make, so a misspelt flag fails here, not in a Pod.
-func checkServerArgs(t *testing.T, deploy *unstructured.Unstructured) {
+// checkServerArgs loads the configuration the Deployment gives ferry server: its args, and the
+// configuration file among objs that FERRY_CONFIG names, if any.
+func checkServerArgs(t *testing.T, deploy *unstructured.Unstructured, objs []*unstructured.Unstructured) {
 	t.Helper()
 	containers, _, _ := unstructured.NestedSlice(deploy.Object, "spec", "template", "spec", "containers")
 	if len(containers) != 1 {
@@ -715,9 +726,33 @@ func checkServerArgs(t *testing.T, deploy *unstructured.Unstructured) {
 	if err := fs.Parse(args[1:]); err != nil {
 		t.Fatalf("%s args %q: %v", id(deploy), args, err)
 	}
-	cfg, err := config.Load("", fs, func(string) (string, bool) { return "", false })
+	env := map[string]string{}
+	list, _, _ := unstructured.NestedSlice(containers[0].(map[string]any), "env")
+	for _, e := range list {
+		e := e.(map[string]any)
+		if v, ok := e["value"].(string); ok {
+			env[e["name"].(string)] = v
+		}
+	}
+	path := ""
+	if env["FERRY_CONFIG"] != "" {
+		cm := find(t, objs, "ConfigMap", deploy.GetName()+"-config")
+		data, _, _ := unstructured.NestedString(cm.Object, "data", "config.yaml")
+		path = filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(path, fs, func(k string) (string, bool) {
+		v, ok := env[k]
+		return v, ok && k != "FERRY_CONFIG" && k != "FERRY_STORE_FILE"
+	})
 	if err != nil {
-		t.Fatalf("%s args %q: %v", id(deploy), args, err)
+		t.Fatalf("%s args %q, env %v: %v", id(deploy), args, env, err)
+	}
+	if path != "" && (len(cfg.Notify.Channels) == 0 || cfg.Notify.PanelURL == "" || cfg.Inject.Namespace != deploy.GetNamespace()) {
+		t.Errorf("%s: notify config %+v, namespace %q; want the chart's channels, panel URL and the release namespace",
+			id(deploy), cfg.Notify, cfg.Inject.Namespace)
 	}
 	if !cfg.Delivery.LeaderElection || cfg.Delivery.LeaderElectionNamespace != deploy.GetNamespace() {
 		t.Errorf("%s: leader election %v in %q, want on in the Deployment's namespace %q", id(deploy),
