@@ -21,7 +21,7 @@ type Outbox interface {
 	ClaimNotifications(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Notification, error)
 	FinishNotification(ctx context.Context, id int64, owner string, a Attempt) error
 	Outbox(ctx context.Context) (OutboxState, error)
-	ReleaseLeases(ctx context.Context, owner string) (int, error)
+	ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error
 }
 
 // Channel is a configured destination: a receiver and the templates that render for it.
@@ -43,12 +43,12 @@ type WorkerOptions struct {
 	Logger *slog.Logger
 	// Registerer receives the notification metrics; nil registers nothing.
 	Registerer prometheus.Registerer
-	// Owner names this worker in leases; empty means the host name, which in Kubernetes is
-	// the pod's name: unique among replicas, and kept when the container restarts, so a
-	// restarted worker takes back at once what its previous run held. Two workers on one
-	// outbox must have different owners.
+	// Owner names this worker in leases; it must be unique among the workers of one outbox.
+	// Empty means the host name and a random suffix.
 	Owner string
-	// Lease is how long a claimed notification is held; longer than any send. Default 2m.
+	// Lease is how long a claimed notification is held before another worker may take it;
+	// the worker renews it every third of that while it sends, so it bounds how long the
+	// messages of a crashed worker wait. Default 30s.
 	Lease time.Duration
 	// Poll is how often the outbox is read when nothing wakes the worker. Default 1s.
 	Poll time.Duration
@@ -70,15 +70,13 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Owner == "" {
-		o.Owner, _ = os.Hostname()
-	}
-	if o.Owner == "" {
-		b := make([]byte, 8)
+		host, _ := os.Hostname()
+		b := make([]byte, 6)
 		_, _ = rand.Read(b)
-		o.Owner = hex.EncodeToString(b)
+		o.Owner = host + "/" + hex.EncodeToString(b)
 	}
 	if o.Lease <= 0 {
-		o.Lease = 2 * time.Minute
+		o.Lease = 30 * time.Second
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
@@ -153,12 +151,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		lastLoad time.Time
 	)
 	defer wg.Wait()
-	if n, err := w.outbox.ReleaseLeases(ctx, w.opts.Owner); err != nil {
-		// Not fatal: those leases run out by themselves.
-		w.opts.Logger.Warn("take back notifications leased before a restart", "err", err)
-	} else if n > 0 {
-		w.opts.Logger.Info("took back notifications leased before a restart", "owner", w.opts.Owner, "count", n)
-	}
 	for {
 		free := w.opts.Concurrency - len(sem)
 		var claimed []Notification
@@ -208,6 +200,7 @@ func (w *Worker) Run(ctx context.Context) error {
 func (w *Worker) deliver(ctx context.Context, n Notification) {
 	log := w.opts.Logger.With("notification", n.ID, "channel", n.Channel, "event", n.Event.Type)
 	ch := w.channels[n.Channel]
+	stop := w.holdLease(ctx, n.ID)
 	attempt := Attempt{Status: StatusFailed}
 	if ch == nil {
 		// Removed from the configuration since it was queued.
@@ -215,6 +208,7 @@ func (w *Worker) deliver(ctx context.Context, n Notification) {
 	} else {
 		attempt = w.send(ctx, ch, n)
 	}
+	stop() // before the outcome is recorded, which ends the lease
 	if ctx.Err() != nil && attempt.Status != StatusSent {
 		// Shutting down: the lease runs out and another worker, or the next start, retries.
 		return
@@ -238,6 +232,35 @@ func (w *Worker) deliver(ctx context.Context, n Notification) {
 		log.Warn("notification failed; giving up", "attempts", n.Attempts+1, "err", attempt.Error)
 	default:
 		log.Info("notification will be retried", "at", attempt.Next, "err", attempt.Error)
+	}
+}
+
+// holdLease renews the lease on a notification every third of the lease until the returned
+// function is called, so a slow send (a long Telegram pacing wait, a slow service) is not
+// taken over by another worker while a crashed worker's messages still wait one lease at most.
+func (w *Worker) holdLease(ctx context.Context, id int64) func() {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(w.opts.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := w.outbox.ExtendLease(ctx, id, w.opts.Owner, time.Now().Add(w.opts.Lease)); err != nil && ctx.Err() == nil {
+					w.opts.Logger.Warn("renew notification lease", "notification", id, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
 	}
 }
 

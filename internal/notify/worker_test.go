@@ -29,9 +29,11 @@ type recorder struct {
 	got    []notify.Message
 	calls  int
 	script []error
+	delay  time.Duration // each send takes this long
 }
 
 func (r *recorder) Send(_ context.Context, m notify.Message) error {
+	time.Sleep(r.delay)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -304,6 +306,29 @@ func TestWorker429Storm(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSlowSendKeepsItsLease sends through a receiver that takes several leases' time, with a
+// second worker watching the outbox: the lease is renewed during the send, so the second
+// worker never takes the message over and it is sent once.
+func TestSlowSendKeepsItsLease(t *testing.T) {
+	db := openStore(t, storetest.SQLiteURL(t))
+	rec := &recorder{delay: time.Second}
+	opts := func(owner string) notify.WorkerOptions {
+		return notify.WorkerOptions{Owner: owner, Lease: 150 * time.Millisecond, Poll: 20 * time.Millisecond}
+	}
+	w1 := notify.NewWorker(db, []*notify.Channel{channelOf(t, "slow", rec)}, opts("w1"))
+	w2 := notify.NewWorker(db, []*notify.Channel{channelOf(t, "slow", rec)}, opts("w2"))
+	run(t, w1)
+	run(t, w2)
+	enqueue(t, db, w1, "slow", 2)
+	all := settled(t, db)
+	rec.mu.Lock()
+	calls := rec.calls
+	rec.mu.Unlock()
+	if calls != 2 || len(all) != 2 || all[0].Status != notify.StatusSent || all[1].Status != notify.StatusSent {
+		t.Errorf("%d sends of 2 messages (%+v); a lease renewed while sending must keep the other worker out", calls, all)
+	}
 }
 
 // TestWorkersShareOutbox runs two workers, as two replicas do, on separate connections to one

@@ -183,25 +183,26 @@ func (db *DB) FinishNotification(ctx context.Context, id int64, owner string, a 
 	return nil
 }
 
-// ReleaseLeases ends the leases owner holds, so a worker restarted under the same name (a
-// pod's hostname survives a container restart) need not wait for the leases its previous
-// run held when it died. Call it only when owner has nothing in flight: at start.
-func (db *DB) ReleaseLeases(ctx context.Context, owner string) (int, error) {
-	var n int64
+// ExtendLease moves the end of owner's lease on a notification to until, for a send that
+// takes longer than a lease. It returns an error wrapping notify.ErrLeaseLost if owner no
+// longer holds it.
+func (db *DB) ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error {
 	err := db.inTx(ctx, true, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, db.dialect.q(
-			`UPDATE notifications SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND status = ?`),
-			owner, string(notify.StatusPending))
+			`UPDATE notifications SET lease_until = ? WHERE id = ? AND lease_owner = ? AND status = ?`),
+			db.dialect.time(storedTime(until)), id, owner, string(notify.StatusPending))
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(fmt.Errorf("%w: another worker holds it", notify.ErrLeaseLost), err)
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("release leases of %s: %w", owner, err)
+		return fmt.Errorf("extend lease of notification %d: %w", id, err)
 	}
-	return int(n), nil
+	return nil
 }
 
 // GetNotification returns one notification, or an error wrapping notify.ErrNotFound.

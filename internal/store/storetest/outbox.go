@@ -196,9 +196,15 @@ func (s suite) testClaimHead(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].ID != a[1] {
 		t.Errorf("claim after the lease ran out = %v, %v; want [%d]", claimedIDs(got), err, a[1])
 	}
-	// ReleaseLeases frees what an owner holds.
-	if n, err := db.ReleaseLeases(t.Context(), "w2"); err != nil || n != 1 {
-		t.Errorf("ReleaseLeases(w2) = %d, %v; want 1 (b's head)", n, err)
+	// A lease extended by its owner holds past its first end; no one else can extend it.
+	if err := db.ExtendLease(t.Context(), b[0], "w2", now.Add(10*time.Minute)); err != nil {
+		t.Errorf("ExtendLease by the owner: %v", err)
+	}
+	err = db.ExtendLease(t.Context(), b[0], "w3", now.Add(time.Hour))
+	wantErr(t, "ExtendLease by another worker", err, notify.ErrLeaseLost)
+	got, err = db.ClaimNotifications(t.Context(), "w3", now.Add(5*time.Minute), time.Minute, 10)
+	if err != nil || slices.Contains(claimedIDs(got), b[0]) {
+		t.Errorf("claim while the extended lease holds = %v, %v; want b's head still held", claimedIDs(got), err)
 	}
 }
 
