@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +23,7 @@ import (
 	"github.com/ferrycd/ferry/internal/notify/webhook/webhooktest"
 	"github.com/ferrycd/ferry/internal/release"
 	"github.com/ferrycd/ferry/internal/store"
+	"github.com/ferrycd/ferry/internal/store/storetest"
 )
 
 // chatFake is a chat service that is down (answering 503 with the request's URL echoed, as a
@@ -308,5 +311,82 @@ notify:
 	if strings.Contains(outputs.String(), canary) {
 		i := strings.Index(outputs.String(), canary)
 		t.Errorf("a channel secret leaked into the outputs near: %q", outputs.String()[max(0, i-200):min(outputs.Len(), i+50)])
+	}
+}
+
+// TestTwoServersShareOnePostgres runs two ferry server processes, as two replicas, on one
+// PostgreSQL store with the same channels: every message is sent once, in order per channel.
+func TestTwoServersShareOnePostgres(t *testing.T) {
+	dir := t.TempDir()
+	storeURL := storetest.PostgresURL(t)
+	sink := webhooktest.NewSink(t, "hmac")
+	hook := filepath.Join(dir, "hook-url")
+	if err := os.WriteFile(hook, []byte(sink.URL), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var bases []string
+	for i := range 2 {
+		addr := freeAddr(t)
+		cfg := fmt.Sprintf(`listen: %s
+data_dir: %s
+store: %q
+delivery: {enabled: false}
+notify:
+  channels:
+  - {name: a, webhook: {url_file: %s, hmac_secret: hmac}}
+  - {name: b, webhook: {url_file: %s, hmac_secret: hmac}}
+  - {name: c, webhook: {url_file: %s, hmac_secret: hmac}}
+`, addr, filepath.Join(dir, fmt.Sprint(i)), storeURL, hook, hook, hook)
+		path := filepath.Join(dir, fmt.Sprintf("ferry-%d.yaml", i))
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s := startServer(t, path, &syncBuffer{})
+		waitReady(t, "http://"+addr, s)
+		bases = append(bases, "http://"+addr)
+	}
+	db, err := store.Open(t.Context(), storeURL, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const each = 30
+	for i := range each {
+		var notes []notify.Notification
+		for _, c := range []string{"a", "b", "c"} {
+			notes = append(notes, notify.Notification{Channel: c, Key: fmt.Sprintf("m%d", i),
+				Event: notify.Event{Type: notify.EventDeploySucceeded, Application: fmt.Sprintf("app-%02d", i), Time: time.Now()}})
+		}
+		if _, err := db.EnqueueNotifications(t.Context(), notes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink.Wait(t, 3*each, time.Minute)
+	time.Sleep(time.Second) // room for a duplicate to arrive
+	got := sink.Payloads()
+	if len(got) != 3*each || len(sink.Duplicates()) > 0 {
+		t.Fatalf("sink got %d messages (duplicates %v), want %d, each once", len(got), sink.Duplicates(), 3*each)
+	}
+	byChannel := map[string][]string{}
+	for _, p := range got {
+		byChannel[p.Channel] = append(byChannel[p.Channel], p.Event.Application)
+	}
+	for c, apps := range byChannel {
+		if !slices.IsSorted(apps) {
+			t.Errorf("channel %s delivered out of order: %v", c, apps)
+		}
+	}
+	// Both replicas served the API from the same outbox.
+	for _, base := range bases {
+		resp, err := http.Get(base + "/api/v1/notifications?status=sent&limit=500")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page notify.Page
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil || len(page.Notifications) != 3*each {
+			t.Errorf("%s lists %d sent notifications (%v), want %d", base, len(page.Notifications), err, 3*each)
+		}
 	}
 }
