@@ -27,9 +27,10 @@ build: ## Build bin/ferry and bin/ferry-exec (ferry exec alone, for injected Pod
 	go build -trimpath -ldflags '-s -w' -o bin/ferry-exec ./cmd/ferry-exec
 
 .PHONY: testbin
-testbin: ## Build etcd, the Kubernetes control plane, kubectl, kwok and Vault into $(CACHE)/testbin (once).
+testbin: ## Build etcd, the Kubernetes control plane, kubectl, kwok and Vault into $(CACHE)/testbin (once); install Alertmanager.
 	@hack/testbin.sh >/dev/null
 	@hack/testbin-vault.sh >/dev/null
+	@hack/alertmanager.sh >/dev/null
 
 .PHONY: tools
 tools: $(GOLANGCI_LINT) $(GOVULNCHECK) $(CONTROLLER_GEN) $(CRD_REF_DOCS) ## Install the pinned linters and generators into $(CACHE)/tools.
@@ -61,16 +62,20 @@ lint: tools ## gofmt, go mod tidy, generated code, go vet, golangci-lint, govuln
 
 .PHONY: test
 test: testbin lint ## What CI runs: lint, then every test with the race detector.
-	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -race -count=1 -timeout 30m ./...
+	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault FERRY_ALERTMANAGER=$$(hack/alertmanager.sh) go test -race -count=1 -timeout 30m ./...
 
 .PHONY: bench
 bench: testbin ## Run the benchmarks and print their numbers (the delivery one last: it takes minutes).
-	FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v '/internal/delivery$$')
+	FERRY_VAULT=$$(hack/testbin-vault.sh)/vault FERRY_ALERTMANAGER=$$(hack/alertmanager.sh) go test -run '^$$' -bench . -benchmem $$(go list ./... | grep -v '/internal/delivery$$')
 	@$(MAKE) --no-print-directory bench-delivery
 
 .PHONY: bench-delivery
 bench-delivery: testbin ## Time N Applications to Healthy (N=100,500,1000) and push-to-applied latency.
 	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -run '^$$' -bench BenchmarkDelivery -benchtime 1x -timeout 60m ./internal/delivery/
+
+.PHONY: bench-incidents
+bench-incidents: testbin ## Alerts/s into the incident hub over HTTP (80 % duplicates; 1 and 16 senders; SQLite, PostgreSQL).
+	FERRY_TESTBIN=$$(hack/testbin.sh) go test -run '^$$' -bench BenchmarkIncidentIngest -benchtime 1x -timeout 30m ./internal/app/
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) $(CRD_REF_DOCS) ## Regenerate deepcopy code, CRDs and the API reference from api/.
