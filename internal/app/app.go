@@ -129,6 +129,11 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		}})
 	}
 
+	incidents, housekeeping, err := newIncidents(a.cfg, db, hub, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.workers = append(a.workers, housekeeping)
 	a.ln, err = net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -148,6 +153,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			Ready:      ready,
 			Releases:   db,
 			Notify:     notificationsAPI(hub, db, a.cfg),
+			Incidents:  incidents,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

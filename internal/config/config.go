@@ -25,6 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ferrycd/ferry/internal/incident"
 	"github.com/ferrycd/ferry/internal/notify"
 	"github.com/ferrycd/ferry/internal/notify/channel"
 )
@@ -47,6 +48,39 @@ type Config struct {
 	Vault           Vault         `yaml:"vault"`
 	Inject          Inject        `yaml:"inject"`
 	Notify          Notify        `yaml:"notify"`
+	Incidents       Incidents     `yaml:"incidents"`
+}
+
+// Incidents configures the incident hub: how Alertmanager's labels and Alerta's fields become
+// alerts, and what makes two alerts the same one.
+type Incidents struct {
+	// DefaultEnvironment is the environment of an alert that names none. Ferry's environments
+	// are lowercase (production, stage), which is what links alerts to releases.
+	DefaultEnvironment string `yaml:"default_environment"`
+	// DefaultSeverity replaces a missing or unknown severity; the sender's value is kept in
+	// the alert's attributes.
+	DefaultSeverity string `yaml:"default_severity"`
+	// DedupKeys are the fields that identify an alert; empty means Alerta's environment,
+	// resource, event, customer.
+	DedupKeys []string `yaml:"dedup_keys"`
+	// Alertmanager names the labels that fill an alert's fields.
+	Alertmanager AlertmanagerLabels `yaml:"alertmanager"`
+	// Retention is how long closed and expired alerts are kept; zero keeps them.
+	Retention time.Duration `yaml:"retention"`
+	// HousekeepingInterval is how often alerts are expired, timeouts undone and old alerts
+	// deleted.
+	HousekeepingInterval time.Duration `yaml:"housekeeping_interval"`
+}
+
+// AlertmanagerLabels are the Alertmanager label names mapped onto alert fields; empty keeps
+// Alerta's mapping.
+type AlertmanagerLabels struct {
+	ResourceLabels   []string `yaml:"resource_labels"`
+	EventLabel       string   `yaml:"event_label"`
+	EnvironmentLabel string   `yaml:"environment_label"`
+	SeverityLabel    string   `yaml:"severity_label"`
+	GroupLabel       string   `yaml:"group_label"`
+	ServiceLabel     string   `yaml:"service_label"`
 }
 
 // Notify is where notifications go: the chat channels, and which events each receives. The
@@ -144,6 +178,8 @@ func Default() Config {
 		Log:             Log{Level: "info", Format: "text"},
 		Delivery:        Delivery{Enabled: true, Concurrency: 20, InstallCRDs: true},
 		Vault:           Vault{AuthMethod: "kubernetes", CheckInterval: time.Minute},
+		Incidents: Incidents{DefaultEnvironment: "production", DefaultSeverity: "warning",
+			Retention: 7 * 24 * time.Hour, HousekeepingInterval: 10 * time.Second},
 		Inject: Inject{Listen: ":8443", Image: "ghcr.io/ferrycd/ferry:latest", Namespace: "ferry-system",
 			ServiceName: "ferry-webhook", WebhookName: "ferry-secrets"},
 	}
@@ -291,6 +327,18 @@ func (c *Config) Validate() error {
 		if c.Inject.Image == "" || c.Inject.Namespace == "" || c.Inject.ServiceName == "" || c.Inject.WebhookName == "" {
 			return errors.New("config: inject.image, inject.namespace, inject.service_name and inject.webhook_name must be set")
 		}
+	}
+	if _, err := incident.NewIdentity(c.Incidents.DedupKeys); err != nil && len(c.Incidents.DedupKeys) > 0 {
+		return fmt.Errorf("config: incidents.dedup_keys: %w", err)
+	}
+	if sev, ok := incident.ParseSeverity(c.Incidents.DefaultSeverity, ""); !ok || sev.IsNormal() {
+		return fmt.Errorf("config: incidents.default_severity %q: want a severity such as warning or major", c.Incidents.DefaultSeverity)
+	}
+	if c.Incidents.Retention < 0 || c.Incidents.HousekeepingInterval <= 0 {
+		return errors.New("config: incidents.retention must not be negative and incidents.housekeeping_interval must be positive")
+	}
+	if c.Incidents.DefaultEnvironment == "" {
+		return errors.New("config: incidents.default_environment must not be empty")
 	}
 	if err := c.Notify.validate(); err != nil {
 		return fmt.Errorf("config: notify: %w", err)

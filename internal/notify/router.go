@@ -18,12 +18,21 @@ const (
 	EventSecretRotated   = "secret.rotated"
 	// EventTest is the message `ferry notify test` sends.
 	EventTest = "notify.test"
+
+	// The incident hub's events: a new alert, a worse severity, an alert open again after it
+	// was closed, expired or acknowledged, and an alert closed.
+	EventAlertRaised    = "alert.raised"
+	EventAlertEscalated = "alert.escalated"
+	EventAlertReopened  = "alert.reopened"
+	EventAlertClosed    = "alert.closed"
 )
 
-// DefaultEvents are what a subscription without `on` receives: every delivery event but
-// deploy.started, which is noise on a busy channel (the outcome follows within seconds).
+// DefaultEvents are what a subscription without `on` receives: every delivery and incident
+// event but deploy.started, which is noise on a busy channel (the outcome follows within
+// seconds).
 var DefaultEvents = []string{EventDeploySucceeded, EventDeployFailed, EventDeployRollback,
-	EventHealthDegraded, EventHealthRecovered, EventSecretRotated}
+	EventHealthDegraded, EventHealthRecovered, EventSecretRotated,
+	EventAlertRaised, EventAlertEscalated, EventAlertReopened, EventAlertClosed}
 
 // eventPattern is the grammar of `on` entries: an event type, or one with * for a word.
 var eventPattern = regexp.MustCompile(`^(\*|[a-z*]+(\.[a-z_*]+)+)$`)

@@ -341,6 +341,7 @@ func TestDefaultEvents(t *testing.T) {
 	want := []string{
 		notify.EventDeploySucceeded, notify.EventDeployFailed, notify.EventDeployRollback,
 		notify.EventHealthDegraded, notify.EventHealthRecovered, notify.EventSecretRotated,
+		notify.EventAlertRaised, notify.EventAlertEscalated, notify.EventAlertReopened, notify.EventAlertClosed,
 	}
 	if diff := cmp.Diff(want, notify.DefaultEvents); diff != "" {
 		t.Errorf("DefaultEvents (-want +got):\n%s", diff)

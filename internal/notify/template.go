@@ -77,6 +77,22 @@ var defaultTemplates = map[string]Template{
 		Title: `Test message from Ferry`,
 		Text:  `{{esc .Summary}}`,
 	},
+	EventAlertRaised: {
+		Title: `🔥 {{template "alert" .}}`,
+		Text:  `{{template "alertbody" .}}`,
+	},
+	EventAlertEscalated: {
+		Title: `⬆️ {{template "alert" .}}`,
+		Text:  `Severity raised from {{esc (index .Attributes "previousSeverity")}}.` + "\n" + `{{template "alertbody" .}}`,
+	},
+	EventAlertReopened: {
+		Title: `🔁 {{template "alert" .}} reopened`,
+		Text:  `{{template "alertbody" .}}`,
+	},
+	EventAlertClosed: {
+		Title: `✅ {{esc (index .Attributes "event")}} on {{esc .Object}} closed`,
+		Text:  `{{template "alertbody" .}}`,
+	},
 }
 
 var defaultTemplate = Template{
@@ -90,7 +106,11 @@ var eventType = regexp.MustCompile(`^[a-z]+(\.[a-z_]+)+$`)
 // partials are the shared pieces the default templates call; overrides may call them too.
 const partials = `{{define "revision"}}{{if .CommitURL}}{{link .CommitURL (short .Revision)}}{{else}}{{esc (short .Revision)}}{{end}}{{end}}` +
 	`{{define "commit"}}{{if .CommitMessage}}` + "\n" + `{{esc (truncate 300 (firstLine .CommitMessage))}}{{if .Author}} — {{esc .Author}}{{end}}{{end}}{{end}}` +
-	`{{define "panel"}}{{if .URL}}` + "\n" + `{{link .URL "Open in Ferry"}}{{end}}{{end}}`
+	`{{define "panel"}}{{if .URL}}` + "\n" + `{{link .URL "Open in Ferry"}}{{end}}{{end}}` +
+	`{{define "alert"}}[{{esc (upper (index .Attributes "severity"))}}] {{esc (index .Attributes "event")}} on {{esc .Object}}` +
+	`{{if .Environment}} ({{esc .Environment}}){{end}}{{end}}` +
+	`{{define "alertbody"}}{{if .Reason}}{{esc (truncate 1500 .Reason)}}{{end}}` +
+	`{{if .Application}}` + "\n" + `Release: {{esc .Application}} at {{template "revision" .}}{{end}}{{template "panel" .}}{{end}}`
 
 // Templates renders events into messages for one channel: its overrides first, then the
 // defaults.
@@ -212,6 +232,10 @@ func SeverityOf(typ string) Severity {
 		return SeverityDanger
 	case EventHealthDegraded, EventDeployRollback:
 		return SeverityWarning
+	case EventAlertRaised, EventAlertEscalated, EventAlertReopened:
+		return SeverityDanger
+	case EventAlertClosed:
+		return SeverityGood
 	}
 	return SeverityInfo
 }

@@ -30,6 +30,9 @@ type dialect struct {
 	// concurrent claimers neither wait for each other nor deadlock. Empty where one writer
 	// at a time is the rule (SQLite).
 	skipLocked string
+	// lockKey makes transactions that touch the same key take turns, until they end. On
+	// SQLite the one writer already does.
+	lockKey func(ctx context.Context, tx *sql.Tx, key string) error
 }
 
 // q returns query with its placeholders in the dialect's form. Shared queries contain no

@@ -26,6 +26,10 @@ var postgresDialect = &dialect{
 		return err
 	},
 	skipLocked: " FOR UPDATE OF n SKIP LOCKED",
+	lockKey: func(ctx context.Context, tx *sql.Tx, key string) error {
+		_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, key)
+		return err
+	},
 	foreignKeyViolation: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23503"

@@ -347,3 +347,31 @@ func scanEvent(row rowScanner) (release.Event, error) {
 	}
 	return e, nil
 }
+
+// insertEvent appends e to its release's timeline in tx, unless the release already has an
+// event with its key. It sets e.ID when it inserted.
+func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, e *release.Event) error {
+	e.Time = storedTime(e.Time)
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	var attributes, key any
+	if len(e.Attributes) > 0 {
+		b, err := json.Marshal(e.Attributes)
+		if err != nil {
+			return err
+		}
+		attributes = string(b)
+	}
+	if e.Key != "" {
+		key = e.Key
+	}
+	err := tx.QueryRowContext(ctx, db.dialect.q(`INSERT INTO release_events
+		(release_id, type, occurred_at, summary, attributes, event_key) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (release_id, event_key) DO NOTHING RETURNING id`),
+		e.ReleaseID, string(e.Type), db.dialect.time(e.Time), e.Summary, attributes, key).Scan(&e.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return err
+}

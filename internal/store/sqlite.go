@@ -20,6 +20,7 @@ var sqliteDialect = &dialect{
 	// (waiting up to busy_timeout for another process to drop it), so migrators already
 	// take turns.
 	lockMigrations: func(context.Context, *sql.Tx) error { return nil },
+	lockKey:        func(context.Context, *sql.Tx, string) error { return nil },
 	foreignKeyViolation: func(err error) bool {
 		var e *sqlite.Error
 		return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY

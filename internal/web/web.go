@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ferrycd/ferry/internal/apikey"
+	"github.com/ferrycd/ferry/internal/incident"
 	"github.com/ferrycd/ferry/internal/release"
 )
 
@@ -44,6 +46,8 @@ type Options struct {
 	GitWebhook http.Handler
 	// Notify answers the notification API; nil serves none.
 	Notify Notifications
+	// Incidents serves the Alertmanager webhook and the Alerta API; a nil Hub serves none.
+	Incidents IncidentOptions
 }
 
 // ReleaseReader is what the release API needs from the store.
@@ -82,6 +86,9 @@ func New(opts Options) http.Handler {
 		handle("GET /api/v1/notifications/channels", "notifications.channels", s.listChannels)
 		handle("GET /api/v1/notifications/{id}", "notifications.get", s.getNotification)
 		handle("POST /api/v1/notifications/test", "notifications.test", s.testNotification)
+	}
+	if opts.Incidents.Hub != nil {
+		s.routeIncidents(func(pattern, name string, h http.Handler) { mux.Handle(pattern, m.instrument(name, h)) })
 	}
 	if opts.GitWebhook != nil {
 		mux.Handle("/api/v1/webhooks/git", m.instrument("webhooks.git", opts.GitWebhook))
@@ -145,26 +152,42 @@ type apiError struct {
 // writeError is the single place that maps an error to an HTTP status. Unexpected errors are
 // logged and answered with a generic message, so internals never reach a client.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var body apiError
-	switch status := notifyStatus(err); {
-	case status != 0:
-		body.Error.Status = status
-	case errors.Is(err, release.ErrNotFound), errors.Is(err, errNoRoute):
-		body.Error.Status = http.StatusNotFound
-	case errors.Is(err, release.ErrInvalid), errors.Is(err, errBadRequest):
-		body.Error.Status = http.StatusBadRequest
-	case errors.Is(err, release.ErrConflict):
-		body.Error.Status = http.StatusConflict
-	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads the answer.
-		return
-	default:
-		body.Error.Status = http.StatusInternalServerError
+	status := statusOf(err)
+	switch status {
+	case 0:
+		return // the client went away; nobody reads the answer
+	case http.StatusInternalServerError:
 		log.ErrorContext(r.Context(), "api request", "method", r.Method, "path", r.URL.Path, "err", err)
 		err = errors.New("internal error; see the server log")
 	}
-	body.Error.Message = err.Error()
-	writeJSON(w, body.Error.Status, body)
+	var body apiError
+	body.Error.Status, body.Error.Message = status, err.Error()
+	writeJSON(w, status, body)
+}
+
+// statusOf is the HTTP status of an error: the one mapping of every package's sentinel
+// errors, for both of the API's error formats. Zero means the client went away.
+func statusOf(err error) int {
+	if status := notifyStatus(err); status != 0 {
+		return status
+	}
+	switch {
+	case errors.Is(err, release.ErrNotFound), errors.Is(err, incident.ErrNotFound), errors.Is(err, errNoRoute):
+		return http.StatusNotFound
+	case errors.Is(err, release.ErrInvalid), errors.Is(err, incident.ErrInvalid), errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, release.ErrConflict), errors.Is(err, incident.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, apikey.ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, apikey.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, context.Canceled):
+		return 0
+	}
+	return http.StatusInternalServerError
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

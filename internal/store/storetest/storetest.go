@@ -51,6 +51,8 @@ func Run(t *testing.T, newURL func(t *testing.T) string) {
 		{"ReadyAndClose", s.testReady},
 	}
 	cases = append(cases, s.outboxCases()...)
+	cases = append(cases, s.incidentCases()...)
+	cases = append(cases, s.apiKeyCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
