@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -221,6 +222,57 @@ func (t *Templates) Render(e Event) (Message, error) {
 	m.Fields = fieldsOf(e)
 	m.Event = e
 	return m, nil
+}
+
+// maxGroupLines is how many alerts a grouped message lists before "and N more".
+const maxGroupLines = 25
+
+// RenderGroup renders several events as one message: one event as Render does; several,
+// as a title counting them by type and a text listing each one's title, worst first as
+// received. It is how a burst of alerts becomes one message.
+func (t *Templates) RenderGroup(events []Event) (Message, error) {
+	if len(events) == 1 {
+		return t.Render(events[0])
+	}
+	counts := map[string]int{}
+	var order []string
+	var lines []string
+	worst := SeverityGood
+	rank := map[Severity]int{SeverityGood: 0, SeverityInfo: 1, SeverityWarning: 2, SeverityDanger: 3}
+	for i, e := range events {
+		m, err := t.Render(e)
+		if err != nil {
+			return Message{}, err
+		}
+		if rank[m.Severity] > rank[worst] {
+			worst = m.Severity
+		}
+		verb := e.Type[strings.LastIndex(e.Type, ".")+1:]
+		if counts[verb] == 0 {
+			order = append(order, verb)
+		}
+		counts[verb]++
+		if i < maxGroupLines {
+			lines = append(lines, m.Title)
+		}
+	}
+	if len(events) > maxGroupLines {
+		lines = append(lines, fmt.Sprintf("… and %d more", len(events)-maxGroupLines))
+	}
+	parts := make([]string, len(order))
+	for i, verb := range order {
+		parts[i] = fmt.Sprintf("%d %s", counts[verb], verb)
+	}
+	first := events[0]
+	group := first
+	group.Attributes = map[string]string{"grouped": strconv.Itoa(len(events))}
+	return Message{
+		Title:    fmt.Sprintf("%d alerts: %s", len(events), strings.Join(parts, ", ")),
+		Text:     strings.Join(lines, "\n"),
+		Severity: worst,
+		Link:     first.URL,
+		Event:    group,
+	}, nil
 }
 
 // SeverityOf is the colour an event type is shown in.

@@ -10,6 +10,7 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,8 @@ type Outbox interface {
 	FinishNotification(ctx context.Context, id int64, owner string, a Attempt) error
 	Outbox(ctx context.Context) (OutboxState, error)
 	ExtendLease(ctx context.Context, id int64, owner string, until time.Time) error
+	ClaimFollowers(ctx context.Context, owner, channel string, headID int64, prefix string, now time.Time,
+		lease time.Duration, limit int) ([]Notification, error)
 }
 
 // Channel is a configured destination: a receiver and the templates that render for it.
@@ -63,7 +66,16 @@ type WorkerOptions struct {
 	MaxAge time.Duration
 	// SendTimeout bounds one delivery. Default 30s.
 	SendTimeout time.Duration
+	// GroupWait is how long an alert notification waits, from its event, for others to the
+	// same channel to join it; the alerts queued behind it then go out as one message, so a
+	// burst is one message, not a flood. Default 2s; negative sends each alone.
+	GroupWait time.Duration
+	// MaxGroup bounds the alerts in one grouped message. Default 50.
+	MaxGroup int
 }
+
+// groupPrefix is the event types that group: the incident hub's.
+const groupPrefix = "alert."
 
 func (o WorkerOptions) withDefaults() WorkerOptions {
 	if o.Logger == nil {
@@ -98,6 +110,12 @@ func (o WorkerOptions) withDefaults() WorkerOptions {
 	}
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = 30 * time.Second
+	}
+	if o.GroupWait == 0 {
+		o.GroupWait = 2 * time.Second
+	}
+	if o.MaxGroup <= 0 {
+		o.MaxGroup = 50
 	}
 	return o
 }
@@ -201,12 +219,16 @@ func (w *Worker) deliver(ctx context.Context, n Notification) {
 	log := w.opts.Logger.With("notification", n.ID, "channel", n.Channel, "event", n.Event.Type)
 	ch := w.channels[n.Channel]
 	stop := w.holdLease(ctx, n.ID)
+	group := []Notification{n}
 	attempt := Attempt{Status: StatusFailed}
 	if ch == nil {
 		// Removed from the configuration since it was queued.
 		attempt.Error = fmt.Sprintf("channel %q is not configured", n.Channel)
 	} else {
-		attempt = w.send(ctx, ch, n)
+		var stopFollowers func()
+		group, stopFollowers = w.gather(ctx, n, log)
+		attempt = w.send(ctx, ch, group)
+		stopFollowers()
 	}
 	stop() // before the outcome is recorded, which ends the lease
 	if ctx.Err() != nil && attempt.Status != StatusSent {
@@ -218,20 +240,60 @@ func (w *Worker) deliver(ctx context.Context, n Notification) {
 	// server is stopping, or it would be sent again.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := w.outbox.FinishNotification(rctx, n.ID, w.opts.Owner, attempt); err != nil {
-		log.Warn("record notification outcome", "err", err)
-		return
+	for _, g := range group {
+		if err := w.outbox.FinishNotification(rctx, g.ID, w.opts.Owner, attempt); err != nil {
+			log.Warn("record notification outcome", "id", g.ID, "err", err)
+			continue
+		}
+		switch attempt.Status {
+		case StatusSent:
+			w.metrics.result(g.Channel, "sent")
+			w.metrics.latency.WithLabelValues(g.Channel).Observe(attempt.At.Sub(g.CreatedAt).Seconds())
+		case StatusFailed:
+			w.metrics.result(g.Channel, "failed")
+		}
 	}
 	switch attempt.Status {
 	case StatusSent:
-		w.metrics.result(n.Channel, "sent")
-		w.metrics.latency.WithLabelValues(n.Channel).Observe(attempt.At.Sub(n.CreatedAt).Seconds())
-		log.Debug("notification sent")
+		log.Debug("notification sent", "grouped", len(group))
 	case StatusFailed:
-		w.metrics.result(n.Channel, "failed")
-		log.Warn("notification failed; giving up", "attempts", n.Attempts+1, "err", attempt.Error)
+		log.Warn("notification failed; giving up", "attempts", n.Attempts+1, "grouped", len(group), "err", attempt.Error)
 	default:
-		log.Info("notification will be retried", "at", attempt.Next, "err", attempt.Error)
+		log.Info("notification will be retried", "at", attempt.Next, "grouped", len(group), "err", attempt.Error)
+	}
+}
+
+// gather returns n with the alert notifications queued right behind it in its channel, after
+// waiting GroupWait from n's event for a burst to arrive, and a function that ends the
+// followers' leases' renewal. Other notifications go alone.
+func (w *Worker) gather(ctx context.Context, n Notification, log *slog.Logger) ([]Notification, func()) {
+	none := func() {}
+	if w.opts.GroupWait < 0 || !strings.HasPrefix(n.Event.Type, groupPrefix) {
+		return []Notification{n}, none
+	}
+	if wait := time.Until(n.CreatedAt.Add(w.opts.GroupWait)); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return []Notification{n}, none
+		}
+	}
+	followers, err := w.outbox.ClaimFollowers(ctx, w.opts.Owner, n.Channel, n.ID, groupPrefix, time.Now(),
+		w.opts.Lease, w.opts.MaxGroup-1)
+	if err != nil {
+		log.Warn("group alert notifications; sending alone", "err", err)
+		return []Notification{n}, none
+	}
+	stops := make([]func(), 0, len(followers))
+	for _, f := range followers {
+		stops = append(stops, w.holdLease(ctx, f.ID))
+	}
+	return append([]Notification{n}, followers...), func() {
+		for _, stop := range stops {
+			stop()
+		}
 	}
 }
 
@@ -265,8 +327,13 @@ func (w *Worker) holdLease(ctx context.Context, id int64) func() {
 }
 
 // send renders and sends n, and decides what to do next.
-func (w *Worker) send(ctx context.Context, ch *Channel, n Notification) Attempt {
-	m, err := ch.Templates.Render(n.Event)
+func (w *Worker) send(ctx context.Context, ch *Channel, group []Notification) Attempt {
+	n := group[0]
+	events := make([]Event, len(group))
+	for i, g := range group {
+		events[i] = g.Event
+	}
+	m, err := ch.Templates.RenderGroup(events)
 	if err != nil {
 		return Attempt{Status: StatusFailed, Error: err.Error()}
 	}

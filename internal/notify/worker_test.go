@@ -380,3 +380,48 @@ func TestWorkersShareOutbox(t *testing.T) {
 func contextWithCancel(tb testing.TB) (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.WithoutCancel(tb.Context()))
 }
+
+// TestAlertBurstIsOneMessage queues a burst of alerts, a deploy, and two more alerts for one
+// channel: the alerts of each run go out as one grouped message, the deploy alone, in order.
+func TestAlertBurstIsOneMessage(t *testing.T) {
+	forEachDriver(t, func(t *testing.T, url func(testing.TB) string) {
+		db := openStore(t, url(t))
+		rec := &recorder{}
+		w := notify.NewWorker(db, []*notify.Channel{channelOf(t, "ops", rec)},
+			notify.WorkerOptions{Owner: "w", GroupWait: 300 * time.Millisecond})
+		var notes []notify.Notification
+		add := func(typ, resource string) {
+			notes = append(notes, notify.Notification{Channel: "ops", Key: fmt.Sprintf("k%d", len(notes)),
+				Event: notify.Event{Type: typ, Object: resource, Time: time.Now(),
+					Attributes: map[string]string{"severity": "major", "event": "DiskFull"}}})
+		}
+		for i := range 10 {
+			add(notify.EventAlertRaised, fmt.Sprintf("db%d", i))
+		}
+		add(notify.EventDeploySucceeded, "")
+		add(notify.EventAlertRaised, "db10")
+		add(notify.EventAlertClosed, "db0")
+		if _, err := db.EnqueueNotifications(t.Context(), notes); err != nil {
+			t.Fatal(err)
+		}
+		run(t, w)
+		all := settled(t, db)
+		msgs := rec.messages()
+		var titles []string
+		for _, m := range msgs {
+			titles = append(titles, m.Title)
+		}
+		if len(msgs) != 3 || !strings.HasPrefix(msgs[0].Title, "10 alerts: 10 raised") ||
+			msgs[1].Event.Type != notify.EventDeploySucceeded || !strings.HasPrefix(msgs[2].Title, "2 alerts: 1 raised, 1 closed") {
+			t.Errorf("messages = %q; want 10 alerts grouped, the deploy, then 2 alerts grouped", titles)
+		}
+		if n := strings.Count(msgs[0].Text, "DiskFull on db"); n != 10 {
+			t.Errorf("the grouped message lists %d alerts, want 10:\n%s", n, msgs[0].Text)
+		}
+		for _, n := range all {
+			if n.Status != notify.StatusSent {
+				t.Errorf("notification %d is %s, want every one of the group sent", n.ID, n.Status)
+			}
+		}
+	})
+}

@@ -326,3 +326,71 @@ func truncateUTF8(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// ClaimFollowers leases to owner, who holds the head notification headID of channel, the
+// pending notifications right behind it in the channel's queue whose event type starts with
+// prefix: the consecutive run up to the first of another kind, at most limit. The worker
+// sends them with the head as one grouped message, so a burst of alerts is one message.
+func (db *DB) ClaimFollowers(ctx context.Context, owner, channel string, headID int64, prefix string, now time.Time,
+	lease time.Duration, limit int) ([]notify.Notification, error) {
+	now = storedTime(now)
+	var claimed []notify.Notification
+	err := db.inTx(ctx, true, func(tx *sql.Tx) error {
+		ids, err := followerRun(ctx, tx, db.dialect.q(`SELECT id, event_type FROM notifications
+			WHERE channel = ? AND status = ? AND id > ? ORDER BY id LIMIT ?`), prefix,
+			channel, string(notify.StatusPending), headID, limit)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		args := append([]any{owner, db.dialect.time(now.Add(lease))}, ids...)
+		args = append(args, string(notify.StatusPending), db.dialect.time(now))
+		upd, err := tx.QueryContext(ctx, db.dialect.q(`UPDATE notifications SET lease_owner = ?, lease_until = ?
+			WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND status = ?
+			AND (lease_until IS NULL OR lease_until <= ?) RETURNING `+notificationColumns), args...)
+		if err != nil {
+			return err
+		}
+		defer upd.Close()
+		for upd.Next() {
+			n, err := scanNotification(upd)
+			if err != nil {
+				return err
+			}
+			claimed = append(claimed, n)
+		}
+		return upd.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim followers of notification %d: %w", headID, err)
+	}
+	sortByID(claimed)
+	return claimed, nil
+}
+
+// followerRun runs query, which selects (id, event_type) in queue order, and returns the IDs
+// of the leading run whose type starts with prefix, as arguments.
+func followerRun(ctx context.Context, tx *sql.Tx, query, prefix string, args ...any) ([]any, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []any
+	for rows.Next() {
+		var (
+			id  int64
+			typ string
+		)
+		if err := rows.Scan(&id, &typ); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(typ, prefix) {
+			break
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
