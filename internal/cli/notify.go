@@ -27,9 +27,9 @@ func newNotifyCmd(e *env) *cobra.Command {
 		Use:   "notify",
 		Short: "Send test messages to chat channels and list deliveries",
 	}
-	var server string
-	cmd.PersistentFlags().StringVar(&server, "server", "", "address of ferry server (default $FERRY_SERVER, then "+defaultServer+")")
-	api := func() *apiClient { return newAPIClient(e, server) }
+	var f apiFlags
+	f.bind(cmd)
+	api := func() *apiClient { return f.client(e) }
 	cmd.AddCommand(newNotifyTestCmd(e, api), newNotifyListCmd(e, api), newNotifyChannelsCmd(e, api))
 	return cmd
 }
@@ -125,12 +125,41 @@ func newNotifyChannelsCmd(e *env, api func() *apiClient) *cobra.Command {
 	}
 }
 
+// errNoAPIKey reports a request that ferry server refused for want of an API key, made
+// without one.
+var errNoAPIKey = errors.New("ferry server wants an API key: set FERRY_API_KEY or --api-key " +
+	"(ferry apikey create makes one)")
+
+// apiFlags are the connection flags of the command groups that talk to ferry server's API.
+type apiFlags struct {
+	server, key string
+}
+
+// bind adds --server and --api-key to cmd and its subcommands.
+func (f *apiFlags) bind(cmd *cobra.Command) {
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&f.server, "server", "", "address of ferry server (default $FERRY_SERVER, then "+defaultServer+")")
+	pf.StringVar(&f.key, "api-key", "", "API key to present to ferry server (default $FERRY_API_KEY)")
+}
+
+// client returns a client for the server and key the flags, else the environment, name.
+func (f *apiFlags) client(e *env) *apiClient {
+	c := newAPIClient(e, f.server)
+	if f.key != "" {
+		c.key = f.key
+	}
+	return c
+}
+
 // apiClient calls ferry server's JSON API.
 type apiClient struct {
 	base   string
+	key    string // sent as Authorization: Key <key> when set
 	client *http.Client
 }
 
+// newAPIClient returns a client of the server at server, else $FERRY_SERVER, else the
+// default address, presenting the API key in $FERRY_API_KEY if there is one.
 func newAPIClient(e *env, server string) *apiClient {
 	if server == "" {
 		server, _ = e.lookupEnv("FERRY_SERVER")
@@ -141,11 +170,24 @@ func newAPIClient(e *env, server string) *apiClient {
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
 	}
-	return &apiClient{base: strings.TrimSuffix(server, "/"), client: &http.Client{Timeout: 2 * time.Minute}}
+	key, _ := e.lookupEnv("FERRY_API_KEY")
+	return &apiClient{base: strings.TrimSuffix(server, "/"), key: strings.TrimSpace(key),
+		client: &http.Client{Timeout: 2 * time.Minute}}
 }
 
+// serverError is an answer of ferry server that is not a success, with the server's
+// message: from Ferry's API ({"error":{"message":...}}) or from its Alerta-compatible one
+// ({"status":"error","message":...,"code":N}).
+type serverError struct {
+	Code    int // the HTTP status
+	Message string
+}
+
+func (e *serverError) Error() string { return e.Message }
+
 // do sends a request with body as JSON and decodes a 2xx or 502 answer into out. Other
-// answers are errors carrying the server's message.
+// answers are errors carrying the server's message, a *serverError when it sent one; a
+// 401 to a request made without an API key also wraps errNoAPIKey.
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
@@ -162,6 +204,9 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Key "+c.key)
+	}
 	resp, err := c.client.Do(req)
 	if err != nil {
 		var uerr *url.Error
@@ -176,18 +221,35 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 		return resp.StatusCode, fmt.Errorf("read answer: %w", err)
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusBadGateway {
-		var apiErr struct {
-			Error struct {
-				Message string `json:"message"`
-			} `json:"error"`
+		err := errorAnswer(resp, data)
+		if resp.StatusCode == http.StatusUnauthorized && c.key == "" {
+			err = fmt.Errorf("%w; the server said: %w", errNoAPIKey, err)
 		}
-		if json.Unmarshal(data, &apiErr) == nil && apiErr.Error.Message != "" {
-			return resp.StatusCode, errors.New(apiErr.Error.Message)
-		}
-		return resp.StatusCode, fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		return resp.StatusCode, err
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+		return resp.StatusCode, fmt.Errorf("decode answer of %s %s: %w", resp.Request.Method, resp.Request.URL.Path, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// errorAnswer reads the server's message from an error answer in either of its formats.
+func errorAnswer(resp *http.Response, data []byte) error {
+	var answer struct {
+		Error   json.RawMessage `json:"error"`   // Ferry's
+		Status  string          `json:"status"`  // Alerta's: "error"
+		Message string          `json:"message"` // Alerta's
+	}
+	if json.Unmarshal(data, &answer) == nil {
+		var ferry struct {
+			Message string `json:"message"`
+		}
+		if len(answer.Error) > 0 && json.Unmarshal(answer.Error, &ferry) == nil && ferry.Message != "" {
+			return &serverError{Code: resp.StatusCode, Message: ferry.Message}
+		}
+		if answer.Status == "error" && answer.Message != "" {
+			return &serverError{Code: resp.StatusCode, Message: answer.Message}
+		}
+	}
+	return fmt.Errorf("%s %s: %s", resp.Request.Method, resp.Request.URL.Path, resp.Status)
 }

@@ -285,7 +285,7 @@ func (db *DB) updateAlert(ctx context.Context, tx *sql.Tx, a incident.Alert) err
 // alertColumnOf maps the filters the database can apply itself to their columns.
 var alertColumnOf = map[string]string{
 	"environment": "environment", "resource": "resource", "event": "event", "customer": "customer",
-	"severity": "severity", "status": "status", "group": "grp", "id": "id",
+	"severity": "severity", "status": "status", "group": "grp",
 }
 
 // FindAlerts returns the page of alerts q selects, in q's order. Exact filters on the

@@ -199,6 +199,7 @@ func (s suite) testFindAlerts(t *testing.T) {
 		{"service", incident.Query{Filters: []incident.Filter{{Field: "service", Values: []string{"api"}}}}, 2},
 		{"negated", incident.Query{Filters: []incident.Filter{{Field: "severity", Values: []string{"critical"}, Negate: true}}}, 3},
 		{"text", incident.Query{Text: "HOST3"}, 1},
+		{"id prefix", incident.Query{Filters: []incident.Filter{{Field: "id", Values: []string{"a-"}}}}, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.q.Page, tc.q.PageSize = 1, 2
