@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +36,7 @@ type incidentEnv struct {
 	release            release.Release
 }
 
-func newIncidentEnv(t *testing.T) *incidentEnv {
+func newIncidentEnv(t *testing.T, mutate ...func(*config.Config)) *incidentEnv {
 	t.Helper()
 	e := &incidentEnv{sink: webhooktest.NewSink(t, "hmac")}
 	storeURL := "sqlite://" + filepath.Join(t.TempDir(), "ferry.db")
@@ -46,6 +47,9 @@ func newIncidentEnv(t *testing.T) *incidentEnv {
 		c.Notify.Channels = []channel.Config{{Name: "ops", Webhook: &channel.Webhook{
 			Hook: channel.Hook{URL: e.sink.URL}, HMACSecret: "hmac", Config: webhook.Config{}}}}
 		c.Notify.Subscriptions = []notify.Subscription{{Channels: []string{"ops"}, On: []string{"alert.*"}}}
+		for _, m := range mutate {
+			m(c)
+		}
 	})
 	db, err := store.Open(t.Context(), storeURL, store.Options{})
 	if err != nil {
@@ -242,5 +246,86 @@ func TestAlertaAPI(t *testing.T) {
 	}
 	if code, _, _ := e.call(t, "POST", "/api/v1/webhooks/alertmanager", e.write, []byte(`[1,2]`)); code != http.StatusBadRequest {
 		t.Errorf("not a payload: %d, want 400", code)
+	}
+}
+
+// TestBlackoutAndHeartbeat keeps alerts in a blackout window stored but untold, tells them
+// once the window is gone, and raises and clears an alert for a sender whose heartbeat stops
+// and comes back.
+func TestBlackoutAndHeartbeat(t *testing.T) {
+	e := newIncidentEnv(t, func(c *config.Config) { c.Incidents.HousekeepingInterval = 100 * time.Millisecond })
+	body := func(v any) []byte {
+		b, _ := json.Marshal(v)
+		return b
+	}
+	code, out, _ := e.call(t, "POST", "/api/blackout", e.write, body(map[string]any{
+		"environment": "production", "resource": "db1", "duration": 3600, "text": "disk swap"}))
+	bo, _ := out["blackout"].(map[string]any)
+	if code != http.StatusCreated || bo["id"] == nil {
+		t.Fatalf("create blackout: %d %v", code, out)
+	}
+	alert := body(map[string]any{"resource": "db1", "event": "DiskFull", "environment": "production", "severity": "major"})
+	code, out, _ = e.call(t, "POST", "/api/alert", e.write, alert)
+	a, _ := out["alert"].(map[string]any)
+	if code != http.StatusCreated || a["status"] != "blackout" {
+		t.Fatalf("alert in the window: %d status %v, want stored with status blackout", code, a["status"])
+	}
+	if code, _, _ := e.call(t, "DELETE", "/api/blackout/"+bo["id"].(string), e.write, nil); code != http.StatusOK {
+		t.Fatalf("delete blackout: %d", code)
+	}
+	if code, out, _ = e.call(t, "POST", "/api/alert", e.write, alert); out["alert"].(map[string]any)["status"] != "open" {
+		t.Errorf("repeat after the window: %d %v, want open", code, out["alert"].(map[string]any)["status"])
+	}
+
+	e.sink.Wait(t, 1, 30*time.Second) // told alone, before the heartbeat's alerts could join it
+
+	// A sender with a 1 s heartbeat goes quiet, then comes back with a longer one.
+	hb := body(map[string]any{"origin": "billing-cron", "timeout": 1, "tags": []string{"environment=production"}})
+	if code, out, _ := e.call(t, "POST", "/api/heartbeat", e.write, hb); code != http.StatusCreated {
+		t.Fatalf("heartbeat: %d %v", code, out)
+	}
+	var fail incident.Alert
+	testenv.Eventually(t, "a HeartbeatFail alert", func() bool {
+		list, err := e.db.FindAlerts(t.Context(), incident.Query{Page: 1, PageSize: 10,
+			Filters: []incident.Filter{{Field: "resource", Values: []string{"billing-cron"}}}})
+		if err != nil || list.Total != 1 {
+			return false
+		}
+		fail = list.Alerts[0]
+		return fail.Event == "HeartbeatFail" && fail.Status == incident.StatusOpen
+	})
+	hb = body(map[string]any{"origin": "billing-cron", "timeout": 3600, "tags": []string{"environment=production"}})
+	if code, _, _ := e.call(t, "POST", "/api/heartbeat", e.write, hb); code != http.StatusCreated {
+		t.Fatalf("heartbeat again: %d", code)
+	}
+	testenv.Eventually(t, "the heartbeat alert cleared", func() bool {
+		a, err := e.db.GetAlert(t.Context(), fail.ID)
+		return err == nil && a.Status == incident.StatusClosed
+	})
+	code, out, _ = e.call(t, "GET", "/api/heartbeats", e.read, nil)
+	if code != http.StatusOK || out["total"] != float64(1) {
+		t.Errorf("list heartbeats: %d %v", code, out)
+	}
+	// The chat heard of DiskFull once the blackout was gone, and of the heartbeat's silence
+	// and return (one message or, grouped as a burst, one); never of the alert inside the
+	// window.
+	told := func() (n int, text string) {
+		for _, p := range e.sink.Payloads() {
+			if g, err := strconv.Atoi(p.Event.Attributes["grouped"]); err == nil {
+				n += g
+			} else {
+				n++
+			}
+			text += p.Event.Type + " " + p.Event.Object + " | " + p.Title + " | " + p.Text + "\n"
+		}
+		return n, text
+	}
+	testenv.Eventually(t, "three alert changes told", func() bool { n, _ := told(); return n >= 3 })
+	time.Sleep(time.Second)
+	n, text := told()
+	first := e.sink.Payloads()[0]
+	if n != 3 || first.Event.Type != notify.EventAlertRaised || first.Event.Object != "db1" ||
+		!strings.Contains(text, "HeartbeatFail on billing-cron") || !strings.Contains(text, "closed") {
+		t.Errorf("chat was told %d changes:\n%s\nwant DiskFull raised on db1, then HeartbeatFail raised and closed", n, text)
 	}
 }

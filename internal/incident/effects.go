@@ -21,6 +21,8 @@ func change(o Outcome) string {
 		return notify.EventAlertRaised
 	case a.Status == StatusClosed && prev.Status != StatusClosed:
 		return notify.EventAlertClosed
+	case a.Status == StatusOpen && prev.Status == StatusBlackout:
+		return notify.EventAlertRaised // raised in a blackout, told now that it is over
 	case a.Status == StatusOpen && (prev.Status == StatusClosed || prev.Status == StatusExpired || prev.Status == StatusAck):
 		return notify.EventAlertReopened
 	case a.Status == StatusOpen && a.Severity.Rank() < prev.Severity.Rank():

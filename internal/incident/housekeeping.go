@@ -40,6 +40,8 @@ var errNotDue = errors.New("no longer due")
 type HousekeepingStore interface {
 	DueAlerts(ctx context.Context, now time.Time, limit int) ([]DueAlertRef, error)
 	PurgeAlerts(ctx context.Context, before time.Time) (int, error)
+	ExpiredHeartbeats(ctx context.Context, now time.Time) ([]Heartbeat, error)
+	MarkHeartbeatAlerted(ctx context.Context, hb Heartbeat, alerted bool) (bool, error)
 }
 
 // DueAlertRef names an alert housekeeping must act on, and the action.
@@ -76,12 +78,42 @@ func (h *Hub) Housekeep(ctx context.Context, hs HousekeepingStore, now time.Time
 			return changed, 0, err
 		}
 	}
+	raised, err := h.checkHeartbeats(ctx, hs, now)
+	changed += raised
+	if err != nil {
+		return changed, 0, err
+	}
 	if retention > 0 {
 		if purged, err = hs.PurgeAlerts(ctx, now.Add(-retention)); err != nil {
 			return changed, 0, err
 		}
 	}
 	return changed, purged, nil
+}
+
+// checkHeartbeats raises a HeartbeatFail alert for each sender whose heartbeat expired, once
+// per silence. A sender that comes back between the alert and the mark gets its clearing
+// alert at once, so the fail alert never stays open behind a live sender.
+func (h *Hub) checkHeartbeats(ctx context.Context, hs HousekeepingStore, now time.Time) (int, error) {
+	expired, err := hs.ExpiredHeartbeats(ctx, now)
+	if err != nil {
+		return 0, err
+	}
+	for _, hb := range expired {
+		if _, err := h.Receive(ctx, hb.FailAlert(now, h.opts.DefaultEnvironment)); err != nil {
+			return 0, fmt.Errorf("heartbeat %s: %w", hb.Origin, err)
+		}
+		marked, err := hs.MarkHeartbeatAlerted(ctx, hb, true)
+		if err != nil {
+			return 0, err
+		}
+		if !marked {
+			if _, err := h.Receive(ctx, hb.ClearAlert(time.Now(), h.opts.DefaultEnvironment)); err != nil {
+				return 0, fmt.Errorf("heartbeat %s: %w", hb.Origin, err)
+			}
+		}
+	}
+	return len(expired), nil
 }
 
 // RunHousekeeping calls Housekeep every interval until ctx ends, logging what it did.

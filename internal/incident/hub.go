@@ -72,6 +72,8 @@ type HubOptions struct {
 	Kick func()
 	// AlertURL links an alert's page in the panel.
 	AlertURL func(id string) string
+	// DefaultEnvironment is the environment of heartbeat alerts whose sender names none.
+	DefaultEnvironment string
 }
 
 // Hub receives alerts and operators' changes, and stores each with its timeline events and

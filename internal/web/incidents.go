@@ -32,6 +32,10 @@ type IncidentOptions struct {
 	// client leaves out.
 	Mapping alertmanager.Mapping
 	Alerta  alerta.Options
+	// Heartbeats serves Alerta's heartbeat API; nil serves none.
+	Heartbeats HeartbeatStore
+	// Blackouts serves Alerta's blackout API; nil serves none.
+	Blackouts BlackoutStore
 }
 
 // Body limits: an Alertmanager notification carries a group of alerts; an Alerta alert is one.
@@ -48,6 +52,7 @@ var errTooLarge = errors.New("request body too large")
 func (s *server) routeIncidents(handle func(pattern, name string, h http.Handler)) {
 	o := s.opts.Incidents
 	key := func(scope apikey.Scope, h http.HandlerFunc) http.Handler { return RequireKey(s.log, o.Keys, scope, h) }
+	s.routeHeartbeats(handle, key, o.Heartbeats, o.Blackouts)
 	handle("POST /api/v1/webhooks/alertmanager", "webhooks.alertmanager", key(apikey.ScopeWrite, s.alertmanagerWebhook))
 	handle("POST /api/alert", "alerta.create", key(apikey.ScopeWrite, s.alertaCreate))
 	handle("GET /api/alerts", "alerta.list", key(apikey.ScopeRead, s.alertaList))

@@ -53,6 +53,7 @@ func Run(t *testing.T, newURL func(t *testing.T) string) {
 	cases = append(cases, s.outboxCases()...)
 	cases = append(cases, s.incidentCases()...)
 	cases = append(cases, s.apiKeyCases()...)
+	cases = append(cases, s.heartbeatCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
