@@ -93,26 +93,8 @@ func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Tim
 		if len(ids) == 0 {
 			return nil
 		}
-		// The lease condition is checked again row by row: on PostgreSQL a concurrent claimer
-		// may have taken a row since the SELECT, and the UPDATE waits for it and re-reads.
-		args := append([]any{owner, db.dialect.time(until)}, ids...)
-		args = append(args, string(notify.StatusPending), db.dialect.time(now))
-		rows, err := tx.QueryContext(ctx, db.dialect.q(`UPDATE notifications SET lease_owner = ?, lease_until = ?
-			WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND status = ?
-			AND (lease_until IS NULL OR lease_until <= ?)
-			RETURNING `+notificationColumns), args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			n, err := scanNotification(rows)
-			if err != nil {
-				return err
-			}
-			claimed = append(claimed, n)
-		}
-		return rows.Err()
+		claimed, err = db.lease(ctx, tx, owner, now, until, ids)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim notifications: %w", err)
@@ -120,6 +102,32 @@ func (db *DB) ClaimNotifications(ctx context.Context, owner string, now time.Tim
 	// RETURNING gives no order; deliver channels oldest first.
 	sortByID(claimed)
 	return claimed, nil
+}
+
+// lease leases the pending notifications ids to owner until until, unless a live lease holds
+// one, and returns those it leased. The lease condition is checked row by row: on PostgreSQL
+// a concurrent claimer may have taken a row since the caller's SELECT, and the UPDATE waits
+// for it and reads it again.
+func (db *DB) lease(ctx context.Context, tx *sql.Tx, owner string, now, until time.Time, ids []any) ([]notify.Notification, error) {
+	args := append([]any{owner, db.dialect.time(until)}, ids...)
+	args = append(args, string(notify.StatusPending), db.dialect.time(now))
+	rows, err := tx.QueryContext(ctx, db.dialect.q(`UPDATE notifications SET lease_owner = ?, lease_until = ?
+		WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND status = ?
+		AND (lease_until IS NULL OR lease_until <= ?)
+		RETURNING `+notificationColumns), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var leased []notify.Notification
+	for rows.Next() {
+		n, err := scanNotification(rows)
+		if err != nil {
+			return nil, err
+		}
+		leased = append(leased, n)
+	}
+	return leased, rows.Err()
 }
 
 // headIDs runs query, which selects notification IDs, and returns them as arguments.
@@ -345,23 +353,8 @@ func (db *DB) ClaimFollowers(ctx context.Context, owner, channel string, headID 
 		if len(ids) == 0 {
 			return nil
 		}
-		args := append([]any{owner, db.dialect.time(now.Add(lease))}, ids...)
-		args = append(args, string(notify.StatusPending), db.dialect.time(now))
-		upd, err := tx.QueryContext(ctx, db.dialect.q(`UPDATE notifications SET lease_owner = ?, lease_until = ?
-			WHERE id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND status = ?
-			AND (lease_until IS NULL OR lease_until <= ?) RETURNING `+notificationColumns), args...)
-		if err != nil {
-			return err
-		}
-		defer upd.Close()
-		for upd.Next() {
-			n, err := scanNotification(upd)
-			if err != nil {
-				return err
-			}
-			claimed = append(claimed, n)
-		}
-		return upd.Err()
+		claimed, err = db.lease(ctx, tx, owner, now, now.Add(lease), ids)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim followers of notification %d: %w", headID, err)
