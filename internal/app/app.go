@@ -197,8 +197,14 @@ func (a *App) Run(ctx context.Context) error {
 		err = fmt.Errorf("serve: %w", serr)
 		cancel()
 	case w := <-workerDone:
-		// Workers end only with the process; ending early is a failure.
 		running--
+		if ctx.Err() != nil {
+			// The process is stopping and this worker saw it first: not a failure.
+			a.log.Info("ferry stopping", "timeout", a.cfg.ShutdownTimeout)
+			err = errors.Join(w.err, a.shutdown(ctx, serveErr))
+			break
+		}
+		// Workers end only with the process; ending early is a failure.
 		err = errors.Join(fmt.Errorf("%s stopped", w.name), w.err)
 		cancel()
 		err = errors.Join(err, a.shutdown(ctx, serveErr))
