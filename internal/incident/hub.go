@@ -99,17 +99,16 @@ func (h *Hub) kick(eff Effects) {
 // Receive de-duplicates, correlates or creates the alert a, attaches a new one to the
 // release it points at, and records what it caused.
 func (h *Hub) Receive(ctx context.Context, a Alert) (Outcome, error) {
-	notified := false
+	var eff Effects
 	o, err := h.store.ReceiveAlert(ctx, a, ReceiveOptions{
 		Link: LinkCandidates, NewID: uuid.NewString, Rules: h.opts.Rules,
 		Effects: func(o Outcome) Effects {
-			eff := h.effects(o)
-			notified = len(eff.Notifications) > 0
+			eff = h.effects(o)
 			return eff
 		},
 	})
-	if err == nil && notified && h.opts.Kick != nil {
-		h.opts.Kick()
+	if err == nil {
+		h.kick(eff)
 	}
 	return o, err
 }

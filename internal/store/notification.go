@@ -1,13 +1,16 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferrycd/ferry/internal/notify"
 )
@@ -315,11 +318,7 @@ func scanNotification(row rowScanner) (notify.Notification, error) {
 }
 
 func sortByID(ns []notify.Notification) {
-	for i := 1; i < len(ns); i++ {
-		for j := i; j > 0 && ns[j].ID < ns[j-1].ID; j-- {
-			ns[j], ns[j-1] = ns[j-1], ns[j]
-		}
-	}
+	slices.SortFunc(ns, func(a, b notify.Notification) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
@@ -327,13 +326,11 @@ func truncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8RuneStart(s[n]) {
+	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n]
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // ClaimFollowers leases to owner, who holds the head notification headID of channel, the
 // pending notifications right behind it in the channel's queue whose event type starts with

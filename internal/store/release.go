@@ -182,32 +182,13 @@ func (db *DB) RecordEvent(ctx context.Context, e *release.Event, notes []notify.
 	if err := n.Validate(); err != nil {
 		return false, fmt.Errorf("append event: %w", err)
 	}
-	var attributes any // NULL when there are none
 	if len(n.Attributes) == 0 {
 		n.Attributes = nil
-	} else {
-		b, err := json.Marshal(n.Attributes)
-		if err != nil {
-			return false, fmt.Errorf("append event: %w", err)
-		}
-		attributes = string(b)
-	}
-	var key any // NULL: not idempotent
-	if n.Key != "" {
-		key = n.Key
 	}
 	recorded := false
 	err := db.inTx(ctx, true, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, db.dialect.q(`INSERT INTO release_events
-			(release_id, type, occurred_at, summary, attributes, event_key) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (release_id, event_key) DO NOTHING RETURNING id`),
-			n.ReleaseID, string(n.Type), db.dialect.time(n.Time), n.Summary, attributes, key,
-		).Scan(&n.ID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil // recorded before
-		}
-		if err != nil {
-			return err
+		if err := db.insertEvent(ctx, tx, &n); err != nil || n.ID == 0 {
+			return err // an error, or recorded before
 		}
 		recorded = true
 		dedup := fmt.Sprintf("event/%d", n.ID)
@@ -349,7 +330,7 @@ func scanEvent(row rowScanner) (release.Event, error) {
 }
 
 // insertEvent appends e to its release's timeline in tx, unless the release already has an
-// event with its key. It sets e.ID when it inserted.
+// event with its key. It sets e.ID when it inserted, and leaves it zero when not.
 func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, e *release.Event) error {
 	e.Time = storedTime(e.Time)
 	if err := e.Validate(); err != nil {
