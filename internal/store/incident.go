@@ -24,7 +24,7 @@ func (db *DB) ReceiveAlert(ctx context.Context, in incident.Alert, opts incident
 	}
 	now := storedTime(opts.Now)
 	var out incident.Outcome
-	err := db.inTx(ctx, true, func(tx *sql.Tx) error {
+	err := db.inGroupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := db.dialect.lockKey(ctx, tx, alertLockKey(in)); err != nil {
 			return err
 		}

@@ -43,7 +43,9 @@ func openSQLite(ctx context.Context, u *url.URL, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &DB{dialect: sqliteDialect, write: pool, read: pool}, nil
+		db := &DB{dialect: sqliteDialect, write: pool, read: pool}
+		db.group = newGroupCommitter(db)
+		return db, nil
 	}
 	file := "file:" + (&url.URL{Path: path}).EscapedPath()
 	write, err := openSQLiteRetry(ctx, file+"?"+sqliteParams(opts, true), 1, opts.BusyTimeout)
@@ -54,7 +56,9 @@ func openSQLite(ctx context.Context, u *url.URL, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, errors.Join(err, write.Close())
 	}
-	return &DB{dialect: sqliteDialect, write: write, read: read}, nil
+	db := &DB{dialect: sqliteDialect, write: write, read: read}
+	db.group = newGroupCommitter(db)
+	return db, nil
 }
 
 // sqlitePath returns the file path of a sqlite: URL.

@@ -51,6 +51,8 @@ type DB struct {
 	write, read *sql.DB
 	// latest is the newest migration version this binary knows.
 	latest int
+	// group, on SQLite, stores the writes that wait for the writer together (inGroupTx).
+	group *groupCommitter
 }
 
 // Open connects to the database at rawURL, checks it answers within ctx, and migrates it.
@@ -121,6 +123,9 @@ func (db *DB) Ready(ctx context.Context) error {
 
 // Close closes the database's connections.
 func (db *DB) Close() error {
+	if db.group != nil {
+		db.group.close()
+	}
 	var errs []error
 	for _, pool := range db.pools() {
 		errs = append(errs, pool.Close())

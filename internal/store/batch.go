@@ -1,0 +1,207 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// errClosed answers the writes still waiting for the group committer when the DB closes.
+var errClosed = errors.New("store is closed")
+
+// maxGroup caps how many waiting writes one group transaction takes, which bounds how long
+// the first of them waits for the last.
+const maxGroup = 128
+
+// groupCommitter stores the writes that wait for SQLite's one writer connection in one
+// transaction, one savepoint each, so that a burst of small writes pays for one commit (and
+// one fsync) instead of one each. A write that fails rolls back to its savepoint and the
+// others still commit; a write alone runs in a transaction of its own, as inTx would.
+//
+// It changes no guarantee: a write is durable when its call returns nil, writes of a group
+// commit or fail together only when the commit itself fails, and no write sees another's
+// uncommitted changes except those of earlier writes in its own group, which are about to
+// commit with it (as they would have committed before it without grouping).
+type groupCommitter struct {
+	db       *DB
+	requests chan *groupWrite
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+	// waiting counts the writes handed to write and not yet taken by the committer; groups
+	// counts the transactions that stored more than one write. Tests read them.
+	waiting, groups atomic.Int64
+}
+
+type groupWrite struct {
+	ctx    context.Context
+	fn     func(context.Context, *sql.Tx) error
+	result chan error
+}
+
+func newGroupCommitter(db *DB) *groupCommitter {
+	g := &groupCommitter{
+		db:       db,
+		requests: make(chan *groupWrite),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go g.run()
+	return g
+}
+
+// close stops the committer once the group it is storing, if any, is done.
+func (g *groupCommitter) close() {
+	g.once.Do(func() { close(g.stop) })
+	<-g.done
+}
+
+// write runs fn in a transaction, possibly shared with other writes, and returns once that
+// transaction has committed or fn's changes were rolled back. A write whose ctx ends before
+// it starts does not run; once fn has started, it runs to the end under a context that does
+// not end, because SQLite answers an interrupted INSERT, UPDATE or DELETE by rolling back the
+// whole transaction, which would fail every other write of the group.
+func (g *groupCommitter) write(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	w := &groupWrite{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	g.waiting.Add(1)
+	select {
+	case g.requests <- w:
+	case <-ctx.Done():
+		g.waiting.Add(-1)
+		return ctx.Err()
+	case <-g.stop:
+		g.waiting.Add(-1)
+		return errClosed
+	}
+	return <-w.result
+}
+
+func (g *groupCommitter) run() {
+	defer close(g.done)
+	group := make([]*groupWrite, 0, maxGroup)
+	for {
+		select {
+		case w := <-g.requests:
+			g.waiting.Add(-1)
+			group = append(group[:0], w)
+		case <-g.stop:
+			return
+		}
+	collect:
+		for len(group) < maxGroup {
+			select {
+			case w := <-g.requests:
+				g.waiting.Add(-1)
+				group = append(group, w)
+			default:
+				break collect
+			}
+		}
+		g.commit(group)
+		clear(group) // let the finished writes' closures go
+	}
+}
+
+// commit stores one group and answers each write in it.
+func (g *groupCommitter) commit(group []*groupWrite) {
+	live := group[:0:0]
+	for _, w := range group {
+		if err := w.ctx.Err(); err != nil {
+			w.result <- err
+			continue
+		}
+		live = append(live, w)
+	}
+	switch len(live) {
+	case 0:
+		return
+	case 1:
+		live[0].result <- g.alone(live[0])
+		return
+	}
+	g.groups.Add(1)
+	// The transaction outlives any one write's context.
+	tx, err := g.db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		for _, w := range live {
+			w.result <- fmt.Errorf("begin: %w", err)
+		}
+		return
+	}
+	results := make([]error, len(live))
+	for i, w := range live {
+		if results[i], err = savepoint(tx, w.run); err != nil {
+			// SQLite ended the transaction (some errors roll it all back) or cannot undo
+			// this write: drop it, and store every other write again on its own. Those
+			// before this one had changes that will now never commit; those after have not
+			// run.
+			_ = tx.Rollback()
+			for j, w := range live {
+				switch {
+				case j != i:
+					w.result <- g.alone(w)
+				case results[i] != nil:
+					w.result <- results[i]
+				default:
+					w.result <- err
+				}
+			}
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		for i, w := range live {
+			if results[i] == nil {
+				results[i] = fmt.Errorf("commit: %w", err)
+			}
+			w.result <- results[i]
+		}
+		return
+	}
+	for i, w := range live {
+		w.result <- results[i]
+	}
+}
+
+// run runs the write's fn in tx, under a context that does not end (see write).
+func (w *groupWrite) run(tx *sql.Tx) error {
+	return w.fn(context.WithoutCancel(w.ctx), tx)
+}
+
+// alone stores the write in a transaction of its own.
+func (g *groupCommitter) alone(w *groupWrite) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	return g.db.inTx(context.WithoutCancel(w.ctx), true, w.run)
+}
+
+// savepoint runs fn inside a savepoint of tx and rolls its changes back if it fails. It
+// returns fn's error, and separately an error that leaves tx unusable.
+func savepoint(tx *sql.Tx, fn func(*sql.Tx) error) (fnErr, txErr error) {
+	if _, err := tx.Exec(`SAVEPOINT ferry_write`); err != nil {
+		return nil, fmt.Errorf("savepoint: %w", err)
+	}
+	if fnErr = fn(tx); fnErr != nil {
+		if _, err := tx.Exec(`ROLLBACK TO ferry_write`); err != nil {
+			return fnErr, fmt.Errorf("roll back to savepoint: %w", err)
+		}
+	}
+	if _, err := tx.Exec(`RELEASE ferry_write`); err != nil {
+		return fnErr, fmt.Errorf("release savepoint: %w", err)
+	}
+	return fnErr, nil
+}
+
+// inGroupTx runs a write as inTx does, grouped with other waiting writes where the store
+// groups them (SQLite), alone where it does not (PostgreSQL, whose writers run in parallel).
+// fn gets the context its statements must use.
+func (db *DB) inGroupTx(ctx context.Context, fn func(context.Context, *sql.Tx) error) error {
+	if db.group == nil {
+		return db.inTx(ctx, true, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	}
+	return db.group.write(ctx, fn)
+}
