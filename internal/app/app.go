@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/ferrycd/ferry/internal/apikey"
 	"github.com/ferrycd/ferry/internal/buildinfo"
 	"github.com/ferrycd/ferry/internal/config"
 	"github.com/ferrycd/ferry/internal/store"
@@ -129,7 +130,8 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 		}})
 	}
 
-	incidents, housekeeping, err := newIncidents(a.cfg, db, hub, a.log)
+	keys := &apikey.Cache{Auth: db}
+	incidents, housekeeping, err := newIncidents(a.cfg, db, hub, keys, a.log)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 
 // newIncidents builds the incident hub over the store, telling the notifier's channels when
 // there are any, the options of its HTTP endpoints, and its housekeeping worker.
-func newIncidents(cfg config.Config, db *store.DB, hub *notify.Hub, log *slog.Logger) (web.IncidentOptions, worker, error) {
+func newIncidents(cfg config.Config, db *store.DB, hub *notify.Hub, keys web.KeyAuthenticator, log *slog.Logger) (web.IncidentOptions, worker, error) {
 	identity, err := incident.NewIdentity(cfg.Incidents.DedupKeys)
 	if len(cfg.Incidents.DedupKeys) == 0 {
 		identity, err = incident.DefaultIdentity(), nil
@@ -56,7 +56,7 @@ func newIncidents(cfg config.Config, db *store.DB, hub *notify.Hub, log *slog.Lo
 		go bc.run(ctx, 30*time.Second, hlog)
 		return ih.RunHousekeeping(ctx, db, cfg.Incidents.HousekeepingInterval, cfg.Incidents.Retention, hlog)
 	}}
-	return web.IncidentOptions{Hub: ih, Keys: db, Mapping: mapping, Alerta: ao, Heartbeats: db, Blackouts: bc},
+	return web.IncidentOptions{Hub: ih, Keys: keys, Mapping: mapping, Alerta: ao, Heartbeats: db, Blackouts: bc},
 		housekeeping, nil
 }
 

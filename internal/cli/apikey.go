@@ -161,7 +161,7 @@ func newAPIKeyListCmd(e *env, open apiKeyStore) *cobra.Command {
 func newAPIKeyRevokeCmd(e *env, open apiKeyStore) *cobra.Command {
 	return &cobra.Command{
 		Use:   "revoke ID|PREFIX",
-		Short: "Revoke a key, by the ID or prefix that list shows; it stops working at once",
+		Short: "Revoke a key, by the ID or prefix that list shows; running servers refuse it within 5 s",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAPIKeyStore(cmd.Context(), open, func(db *store.DB) error {
@@ -169,7 +169,8 @@ func newAPIKeyRevokeCmd(e *env, open apiKeyStore) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(e.stdout, "revoked API key %d %q (%s) at %s\n", k.ID, k.Name, k.Prefix, apiKeyTime(k.RevokedAt))
+				_, err = fmt.Fprintf(e.stdout, "revoked API key %d %q (%s) at %s; running servers refuse it within %s\n",
+					k.ID, k.Name, k.Prefix, apiKeyTime(k.RevokedAt), apikey.CacheTTL)
 				return err
 			})
 		},
