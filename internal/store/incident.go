@@ -110,21 +110,7 @@ func (db *DB) applyEffects(ctx context.Context, tx *sql.Tx, out incident.Outcome
 		out.Release = &r
 	}
 	eff := effects(out)
-	if out.Alert.ReleaseID > 0 {
-		for _, e := range eff.Events {
-			e.ReleaseID = out.Alert.ReleaseID
-			if err := db.insertEvent(ctx, tx, &e); err != nil {
-				return err
-			}
-		}
-	}
-	for _, n := range eff.Notifications {
-		n.Event.ReleaseID = out.Alert.ReleaseID
-		if _, err := db.enqueue(ctx, tx, n, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	return db.storeEffects(ctx, tx, out.Alert.ReleaseID, eff.Events, eff.Notifications, now)
 }
 
 // linkRelease is the latest succeeded release of the first application and environment, in

@@ -54,6 +54,7 @@ func Run(t *testing.T, newURL func(t *testing.T) string) {
 	cases = append(cases, s.incidentCases()...)
 	cases = append(cases, s.apiKeyCases()...)
 	cases = append(cases, s.heartbeatCases()...)
+	cases = append(cases, s.errtrackCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
