@@ -135,7 +135,8 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	a.workers = append(a.workers, housekeeping)
+	errs, retention := newErrors(a.cfg, db, hub, keys, a.log)
+	a.workers = append(a.workers, housekeeping, retention)
 	a.ln, err = net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -156,6 +157,7 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			Releases:   db,
 			Notify:     notificationsAPI(hub, db, a.cfg),
 			Incidents:  incidents,
+			Errors:     errs,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,

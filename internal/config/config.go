@@ -49,6 +49,22 @@ type Config struct {
 	Inject          Inject        `yaml:"inject"`
 	Notify          Notify        `yaml:"notify"`
 	Incidents       Incidents     `yaml:"incidents"`
+	Errors          Errors        `yaml:"errors"`
+}
+
+// Errors configures the error tracker that the Sentry SDKs report to.
+type Errors struct {
+	// DSNURL is the scheme, host and optional path by which SDKs reach this server, used
+	// in the DSNs the API shows; empty means the address each API request came to.
+	DSNURL string `yaml:"dsn_url"`
+	// RateLimit is the events per minute a project accepts unless it has a limit of its
+	// own; zero means no limit.
+	RateLimit int `yaml:"rate_limit"`
+	// Retention is how long events are kept; issues keep their counts. Zero keeps them.
+	Retention time.Duration `yaml:"retention"`
+	// SpikeCount events of one issue within SpikeWindow send error.spike; zero sends none.
+	SpikeCount  int           `yaml:"spike_count"`
+	SpikeWindow time.Duration `yaml:"spike_window"`
 }
 
 // Incidents configures the incident hub: how Alertmanager's labels and Alerta's fields become
@@ -180,6 +196,7 @@ func Default() Config {
 		Vault:           Vault{AuthMethod: "kubernetes", CheckInterval: time.Minute},
 		Incidents: Incidents{DefaultEnvironment: "production", DefaultSeverity: "warning",
 			Retention: 7 * 24 * time.Hour, HousekeepingInterval: 10 * time.Second},
+		Errors: Errors{RateLimit: 60000, Retention: 30 * 24 * time.Hour, SpikeCount: 100, SpikeWindow: 5 * time.Minute},
 		Inject: Inject{Listen: ":8443", Image: "ghcr.io/ferrycd/ferry:latest", Namespace: "ferry-system",
 			ServiceName: "ferry-webhook", WebhookName: "ferry-secrets"},
 	}
@@ -340,6 +357,9 @@ func (c *Config) Validate() error {
 	if c.Incidents.DefaultEnvironment == "" {
 		return errors.New("config: incidents.default_environment must not be empty")
 	}
+	if err := c.Errors.validate(); err != nil {
+		return err
+	}
 	if err := c.Notify.validate(); err != nil {
 		return fmt.Errorf("config: notify: %w", err)
 	}
@@ -400,4 +420,20 @@ func (c *Config) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (e Errors) validate() error {
+	if e.DSNURL != "" {
+		if u, err := url.Parse(e.DSNURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("config: errors.dsn_url %q: want http(s)://HOST[/PATH]", e.DSNURL)
+		}
+	}
+	if e.RateLimit < 0 || e.Retention < 0 || e.SpikeCount < 0 || e.SpikeWindow < 0 {
+		return errors.New("config: errors.rate_limit, errors.retention, errors.spike_count and errors.spike_window must not be negative")
+	}
+	if e.SpikeCount > 0 && e.SpikeWindow == 0 {
+		return errors.New("config: errors.spike_window must be positive when errors.spike_count is")
+	}
+	return nil
 }

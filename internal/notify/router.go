@@ -25,14 +25,21 @@ const (
 	EventAlertEscalated = "alert.escalated"
 	EventAlertReopened  = "alert.reopened"
 	EventAlertClosed    = "alert.closed"
+
+	// The error tracker's events: an issue seen for the first time, a resolved issue seen
+	// again in a release deployed after its fix, and a burst of one issue's events.
+	EventErrorNew       = "error.new"
+	EventErrorRegressed = "error.regressed"
+	EventErrorSpike     = "error.spike"
 )
 
-// DefaultEvents are what a subscription without `on` receives: every delivery and incident
-// event but deploy.started, which is noise on a busy channel (the outcome follows within
+// DefaultEvents are what a subscription without `on` receives: every delivery, incident and
+// error event but deploy.started, which is noise on a busy channel (the outcome follows within
 // seconds).
 var DefaultEvents = []string{EventDeploySucceeded, EventDeployFailed, EventDeployRollback,
 	EventHealthDegraded, EventHealthRecovered, EventSecretRotated,
-	EventAlertRaised, EventAlertEscalated, EventAlertReopened, EventAlertClosed}
+	EventAlertRaised, EventAlertEscalated, EventAlertReopened, EventAlertClosed,
+	EventErrorNew, EventErrorRegressed, EventErrorSpike}
 
 // eventPattern is the grammar of `on` entries: an event type, or one with * for a word.
 var eventPattern = regexp.MustCompile(`^(\*|[a-z*]+(\.[a-z_*]+)+)$`)

@@ -342,6 +342,7 @@ func TestDefaultEvents(t *testing.T) {
 		notify.EventDeploySucceeded, notify.EventDeployFailed, notify.EventDeployRollback,
 		notify.EventHealthDegraded, notify.EventHealthRecovered, notify.EventSecretRotated,
 		notify.EventAlertRaised, notify.EventAlertEscalated, notify.EventAlertReopened, notify.EventAlertClosed,
+		notify.EventErrorNew, notify.EventErrorRegressed, notify.EventErrorSpike,
 	}
 	if diff := cmp.Diff(want, notify.DefaultEvents); diff != "" {
 		t.Errorf("DefaultEvents (-want +got):\n%s", diff)

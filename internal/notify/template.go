@@ -94,6 +94,18 @@ var defaultTemplates = map[string]Template{
 		Title: `✅ {{esc (index .Attributes "event")}} on {{esc .Object}} closed`,
 		Text:  `{{template "alertbody" .}}`,
 	},
+	EventErrorNew: {
+		Title: `🐞 New error{{template "errorwhere" .}}`,
+		Text:  `{{template "errorbody" .}}`,
+	},
+	EventErrorRegressed: {
+		Title: `🔁 Regression{{template "errorwhere" .}}`,
+		Text:  `{{template "errorbody" .}}`,
+	},
+	EventErrorSpike: {
+		Title: `📈 Error spike{{template "errorwhere" .}}`,
+		Text:  `{{template "errorbody" .}}`,
+	},
 }
 
 var defaultTemplate = Template{
@@ -110,6 +122,10 @@ const partials = `{{define "revision"}}{{if .CommitURL}}{{link .CommitURL (short
 	`{{define "panel"}}{{if .URL}}` + "\n" + `{{link .URL "Open in Ferry"}}{{end}}{{end}}` +
 	`{{define "alert"}}[{{esc (upper (index .Attributes "severity"))}}] {{esc (index .Attributes "event")}} on {{esc .Object}}` +
 	`{{if .Environment}} ({{esc .Environment}}){{end}}{{end}}` +
+	`{{define "errorwhere"}}{{if .Application}} in {{esc .Application}}{{end}}{{if .Environment}} ({{esc .Environment}}){{end}}{{end}}` +
+	`{{define "errorbody"}}{{esc (truncate 1500 .Summary)}}{{if .Reason}}` + "\n" + `at {{esc (truncate 300 .Reason)}}{{end}}` +
+	`{{if .Application}}` + "\n" + `Release: {{esc .Application}} at {{template "revision" .}}{{template "commit" .}}` +
+	`{{else}}{{with index .Attributes "release"}}` + "\n" + `Release: {{esc .}}{{end}}{{end}}{{template "panel" .}}{{end}}` +
 	`{{define "alertbody"}}{{if .Reason}}{{esc (truncate 1500 .Reason)}}{{end}}` +
 	`{{if .Application}}` + "\n" + `Release: {{esc .Application}} at {{template "revision" .}}{{end}}{{template "panel" .}}{{end}}`
 
@@ -284,8 +300,10 @@ func SeverityOf(typ string) Severity {
 		return SeverityDanger
 	case EventHealthDegraded, EventDeployRollback:
 		return SeverityWarning
-	case EventAlertRaised, EventAlertEscalated, EventAlertReopened:
+	case EventAlertRaised, EventAlertEscalated, EventAlertReopened, EventErrorNew, EventErrorRegressed:
 		return SeverityDanger
+	case EventErrorSpike:
+		return SeverityWarning
 	case EventAlertClosed:
 		return SeverityGood
 	}

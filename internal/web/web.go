@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferrycd/ferry/internal/apikey"
+	"github.com/ferrycd/ferry/internal/errtrack"
 	"github.com/ferrycd/ferry/internal/incident"
 	"github.com/ferrycd/ferry/internal/release"
 )
@@ -48,6 +49,8 @@ type Options struct {
 	Notify Notifications
 	// Incidents serves the Alertmanager webhook and the Alerta API; a nil Hub serves none.
 	Incidents IncidentOptions
+	// Errors serves the Sentry ingest and the project and issue API; a nil Hub serves none.
+	Errors ErrorOptions
 }
 
 // ReleaseReader is what the release API needs from the store.
@@ -89,6 +92,9 @@ func New(opts Options) http.Handler {
 	}
 	if opts.Incidents.Hub != nil {
 		s.routeIncidents(func(pattern, name string, h http.Handler) { mux.Handle(pattern, m.instrument(name, h)) })
+	}
+	if opts.Errors.Hub != nil {
+		s.routeErrors(func(pattern, name string, h http.Handler) { mux.Handle(pattern, m.instrument(name, h)) })
 	}
 	if opts.GitWebhook != nil {
 		mux.Handle("/api/v1/webhooks/git", m.instrument("webhooks.git", opts.GitWebhook))
@@ -172,13 +178,15 @@ func statusOf(err error) int {
 		return status
 	}
 	switch {
-	case errors.Is(err, release.ErrNotFound), errors.Is(err, incident.ErrNotFound), errors.Is(err, errNoRoute):
+	case errors.Is(err, release.ErrNotFound), errors.Is(err, incident.ErrNotFound), errors.Is(err, errtrack.ErrNotFound),
+		errors.Is(err, errNoRoute):
 		return http.StatusNotFound
-	case errors.Is(err, release.ErrInvalid), errors.Is(err, incident.ErrInvalid), errors.Is(err, errBadRequest):
+	case errors.Is(err, release.ErrInvalid), errors.Is(err, incident.ErrInvalid), errors.Is(err, errtrack.ErrInvalid),
+		errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, release.ErrConflict), errors.Is(err, incident.ErrConflict):
+	case errors.Is(err, release.ErrConflict), errors.Is(err, incident.ErrConflict), errors.Is(err, errtrack.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, apikey.ErrUnauthorized):
+	case errors.Is(err, apikey.ErrUnauthorized), errors.Is(err, errtrack.ErrUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, apikey.ErrForbidden):
 		return http.StatusForbidden
