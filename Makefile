@@ -27,10 +27,11 @@ build: ## Build bin/ferry and bin/ferry-exec (ferry exec alone, for injected Pod
 	go build -trimpath -ldflags '-s -w' -o bin/ferry-exec ./cmd/ferry-exec
 
 .PHONY: testbin
-testbin: ## Build etcd, the Kubernetes control plane, kubectl, kwok and Vault into $(CACHE)/testbin (once); install Alertmanager.
+testbin: ## Build etcd, the Kubernetes control plane, kubectl, kwok and Vault into $(CACHE)/testbin (once); install Alertmanager and @sentry/node.
 	@hack/testbin.sh >/dev/null
 	@hack/testbin-vault.sh >/dev/null
 	@hack/alertmanager.sh >/dev/null
+	@hack/sentry-node.sh >/dev/null
 
 .PHONY: tools
 tools: $(GOLANGCI_LINT) $(GOVULNCHECK) $(CONTROLLER_GEN) $(CRD_REF_DOCS) ## Install the pinned linters and generators into $(CACHE)/tools.
@@ -62,7 +63,7 @@ lint: tools ## gofmt, go mod tidy, generated code, go vet, golangci-lint, govuln
 
 .PHONY: test
 test: testbin lint ## What CI runs: lint, then every test with the race detector.
-	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault FERRY_ALERTMANAGER=$$(hack/alertmanager.sh) go test -race -count=1 -timeout 30m ./...
+	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault FERRY_ALERTMANAGER=$$(hack/alertmanager.sh) FERRY_SENTRY_NODE=$$(hack/sentry-node.sh) go test -race -count=1 -timeout 30m ./...
 
 .PHONY: bench
 bench: testbin ## Run the benchmarks and print their numbers (the delivery one last: it takes minutes).
