@@ -78,6 +78,10 @@ bench-delivery: testbin ## Time N Applications to Healthy (N=100,500,1000) and p
 bench-incidents: testbin ## Alerts/s into the incident hub over HTTP (80 % duplicates; 1 and 16 senders; SQLite, PostgreSQL).
 	FERRY_TESTBIN=$$(hack/testbin.sh) go test -run '^$$' -bench BenchmarkIncidentIngest -benchtime 1x -timeout 30m ./internal/app/
 
+.PHONY: bench-errors
+bench-errors: testbin ## Events/s into the error tracker over HTTP (sentry-go payloads, 80 % repeats, 16 senders, SQLite) and a no-op ceiling.
+	FERRY_TESTBIN=$$(hack/testbin.sh) go test -run '^$$' -bench BenchmarkErrorIngest -benchtime 1x -timeout 30m ./internal/app/
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) $(CRD_REF_DOCS) ## Regenerate deepcopy code, CRDs and the API reference from api/.
 	$(CONTROLLER_GEN) object paths=./api/...
