@@ -226,6 +226,10 @@ const (
 	// environment references Vault: a digest of the versions of the paths referenced. A new
 	// version changes it, which rolls exactly those workloads.
 	AnnotationSecretVersions = "ferry.dev/secret-versions"
+	// AnnotationSentryEnv set to "disabled" on an Application, or on one object it renders,
+	// stops Ferry from setting SENTRY_RELEASE and SENTRY_ENVIRONMENT in the containers of its
+	// pod templates (see ApplicationStatus.WorkloadEnv).
+	AnnotationSentryEnv = "ferry.dev/sentry-env"
 )
 
 // Condition types of an Application.
@@ -304,6 +308,17 @@ type RollbackStatus struct {
 	PinnedAt metav1.Time `json:"pinnedAt"`
 }
 
+// WorkloadEnvStatus is the revision Ferry names in SENTRY_RELEASE of an Application's
+// workloads, with what its rendered objects looked like.
+type WorkloadEnvStatus struct {
+	// Revision is the full commit SHA whose release name, APP@SHORT_SHA, the workloads carry:
+	// that of the successful sync that last changed the rendered objects.
+	Revision string `json:"revision"`
+	// Digest is the SHA-256, in hex, of the rendered objects of Revision before Ferry set its
+	// variables in them: a later revision that renders the same keeps Revision.
+	Digest string `json:"digest"`
+}
+
 // ApplicationStatus is what Ferry observed and did.
 type ApplicationStatus struct {
 	// ObservedGeneration is the generation of the spec the status describes.
@@ -342,6 +357,13 @@ type ApplicationStatus struct {
 	// references Vault.
 	// +optional
 	SecretsRevision string `json:"secretsRevision,omitempty"`
+	// WorkloadEnv is the revision named in the SENTRY_RELEASE variable Ferry sets in the
+	// containers it deploys, and the digest of the objects it rendered. A commit that leaves
+	// the Application's rendered objects as they were, such as one to another app of a
+	// monorepo, keeps the revision, so it changes no pod template and restarts nothing.
+	// Written by successful syncs only.
+	// +optional
+	WorkloadEnv *WorkloadEnvStatus `json:"workloadEnv,omitempty"`
 }
 
 // Application keeps the objects of a path of a git repository applied to a namespace.

@@ -36,7 +36,7 @@ import (
 // that cannot be prepared for a reason outside git (Vault unreachable or refusing) is not a
 // release yet: it waits, like a failed fetch, and is retried.
 func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art source.Artifact) error {
-	objs, vault, desiredErr := r.desired(ctx, app, art)
+	objs, vault, workloadEnv, desiredErr := r.desiredWithEnv(ctx, app, art)
 	if errors.Is(desiredErr, errWaiting) {
 		app.Status.Sync.Status = v1alpha1.SyncOutOfSync
 		return desiredErr
@@ -92,6 +92,7 @@ func (r *Reconciler) sync(ctx context.Context, app *v1alpha1.Application, art so
 			object: object, cause: cause})
 	} else {
 		app.Status.Sync.Status = v1alpha1.SyncSynced
+		app.Status.WorkloadEnv = &workloadEnv
 		app.Status.Health.DegradedSince = nil // the deploy's own message says it is healthy
 		msg := fmt.Sprintf("revision %s applied (%s) and healthy in %s", short(art.Revision), counts, finished.Sub(rel.StartedAt).Round(time.Millisecond))
 		setCondition(app, v1alpha1.ConditionReady, metav1.ConditionTrue, "Synced", msg)
@@ -227,24 +228,36 @@ func (r *Reconciler) applyOptions() ssa.ApplyOptions {
 }
 
 // desired renders the revision and prepares its objects for apply: namespaces defaulted,
-// owner labels set.
+// owner labels set, Sentry variables set (sentryenv.go), Vault references applied.
 func (r *Reconciler) desired(ctx context.Context, app *v1alpha1.Application, art source.Artifact) ([]*unstructured.Unstructured, vaultState, error) {
+	objs, vault, _, err := r.desiredWithEnv(ctx, app, art)
+	return objs, vault, err
+}
+
+// desiredWithEnv is desired that also returns the status.workloadEnv a successful sync records.
+func (r *Reconciler) desiredWithEnv(ctx context.Context, app *v1alpha1.Application, art source.Artifact) (
+	[]*unstructured.Unstructured, vaultState, v1alpha1.WorkloadEnvStatus, error) {
+	var env v1alpha1.WorkloadEnvStatus
 	opts, err := renderOptions(app)
 	if err != nil {
-		return nil, vaultState{}, err
+		return nil, vaultState{}, env, err
 	}
 	objs, err := render.Render(ctx, art.Dir, app.Spec.Source.Path, opts)
 	if err != nil {
-		return nil, vaultState{}, stalled("RenderFailed", "render %s at %s: %w", pathOrRoot(app.Spec.Source.Path), short(art.Revision), err)
+		return nil, vaultState{}, env, stalled("RenderFailed", "render %s at %s: %w", pathOrRoot(app.Spec.Source.Path), short(art.Revision), err)
 	}
 	if err := r.prepare(app, objs); err != nil {
-		return nil, vaultState{}, err
+		return nil, vaultState{}, env, err
+	}
+	// Before applySecrets: the digest must not see resolved Secret values.
+	if env, err = sentryEnv(app, art.Revision, objs); err != nil {
+		return nil, vaultState{}, env, err
 	}
 	vault, err := r.applySecrets(ctx, app, objs)
 	if err != nil {
-		return nil, vaultState{}, err
+		return nil, vaultState{}, env, err
 	}
-	return objs, vault, nil
+	return objs, vault, env, nil
 }
 
 func pathOrRoot(p string) string {
