@@ -111,7 +111,7 @@ func (h *Hub) effects(o Outcome) Effects {
 	default:
 		return Effects{}
 	}
-	summary = truncateRunes(summary, maxSummary)
+	summary = truncate(summary, maxSummary)
 	key := "issue/" + strconv.FormatInt(is.ID, 10) + "/" + strconv.FormatInt(is.Count, 10) + "/" + typ
 	attrs := map[string]string{"issue": strconv.FormatInt(is.ID, 10), "level": string(is.Level),
 		"culprit": is.Culprit, "release": is.LastRelease, "count": strconv.FormatInt(is.Count, 10)}
@@ -138,13 +138,5 @@ func (h *Hub) effects(o Outcome) Effects {
 	return eff
 }
 
-// maxSummary bounds a timeline summary, in runes.
+// maxSummary bounds a timeline summary, in bytes.
 const maxSummary = 1000
-
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}

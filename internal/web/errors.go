@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,7 +127,7 @@ func (in *ingest) fail(w http.ResponseWriter, r *http.Request, err error) {
 	sentryError(w, status, err.Error())
 }
 
-// request is what both endpoints read before the payload: the project and the credentials.
+// project reads the project ID of the ingest URL.
 func (in *ingest) project(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("project"), 10, 64)
 	if err != nil || id <= 0 {
@@ -234,7 +235,7 @@ func (in *ingest) store1(w http.ResponseWriter, r *http.Request, projectID int64
 		// (https://develop.sentry.dev/sdk/expected-features/rate-limiting/).
 		w.Header().Set("X-Sentry-Rate-Limits", secs+":error;default:project:project_quota")
 		sentryError(w, http.StatusTooManyRequests, fmt.Sprintf("project %s is over its quota of %d events a minute",
-			p.Name, cmpOr(p.RateLimit, o.Gate.DefaultRateLimit)))
+			p.Name, cmp.Or(p.RateLimit, o.Gate.DefaultRateLimit)))
 		return
 	}
 	out, err := o.Hub.Ingest(r.Context(), p.ID, payload, clientIP(r), now)
@@ -244,13 +245,6 @@ func (in *ingest) store1(w http.ResponseWriter, r *http.Request, projectID int64
 	}
 	in.items.WithLabelValues(envelope.TypeEvent, string(out.Kind)).Inc()
 	writeJSON(w, http.StatusOK, map[string]string{"id": out.EventID})
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // itemType is the label of an item type: Sentry's known types by name, anything else
@@ -415,6 +409,9 @@ func (s *server) revokeProjectKey(w http.ResponseWriter, r *http.Request) {
 // release, status and level (comma-separated lists), query (text), sort, limit, offset.
 func (s *server) issueQuery(r *http.Request) (errtrack.IssueQuery, error) {
 	v := r.URL.Query()
+	if err := onlyParams(v, "project", "environment", "release", "status", "level", "query", "sort", "limit", "offset"); err != nil {
+		return errtrack.IssueQuery{}, err
+	}
 	q := errtrack.IssueQuery{Environment: v.Get("environment"), Release: v.Get("release"), Text: v.Get("query"),
 		Sort: errtrack.IssueSort(v.Get("sort"))}
 	if ref := v.Get("project"); ref != "" {
@@ -434,11 +431,15 @@ func (s *server) issueQuery(r *http.Request) (errtrack.IssueQuery, error) {
 		q.Level = append(q.Level, errtrack.Level(l))
 	}
 	var err error
-	if q.Limit, err = intParam(v, "limit"); err != nil {
+	if q.Limit, err = limitParam(v); err != nil {
 		return q, err
 	}
-	q.Offset, err = intParam(v, "offset")
-	return q, err
+	if raw := v.Get("offset"); raw != "" {
+		if q.Offset, err = strconv.Atoi(raw); err != nil || q.Offset < 0 {
+			return q, fmt.Errorf("%w: offset %q is not 0 or a positive integer", errBadRequest, raw)
+		}
+	}
+	return q, nil
 }
 
 // list splits comma-separated values and drops empty ones.
@@ -452,18 +453,6 @@ func list(values []string) []string {
 		}
 	}
 	return out
-}
-
-func intParam(v url.Values, name string) (int, error) {
-	s := v.Get(name)
-	if s == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%w: %s %q: want a number, 0 or more", errBadRequest, name, s)
-	}
-	return n, nil
 }
 
 func (s *server) listIssues(w http.ResponseWriter, r *http.Request) {
@@ -482,17 +471,9 @@ func (s *server) listIssues(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, l)
 }
 
-func issueID(r *http.Request) (int64, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%w: issue %q: issue IDs are positive numbers", errBadRequest, r.PathValue("id"))
-	}
-	return id, nil
-}
-
 // getIssue answers one issue with its latest event, in full, and its events per release.
 func (s *server) getIssue(w http.ResponseWriter, r *http.Request) {
-	id, err := issueID(r)
+	id, err := idParam(r, "issue")
 	var (
 		is       errtrack.Issue
 		events   []errtrack.StoredEvent
@@ -519,14 +500,14 @@ func (s *server) getIssue(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) issueEvents(w http.ResponseWriter, r *http.Request) {
-	id, err := issueID(r)
+	id, err := idParam(r, "issue")
 	limit := 0
 	if err == nil {
-		limit, err = intParam(r.URL.Query(), "limit")
+		limit, err = limitParam(r.URL.Query())
 	}
 	var events []errtrack.StoredEvent
 	if err == nil {
-		events, err = s.errStore().IssueEvents(r.Context(), id, cmpOr(limit, 20))
+		events, err = s.errStore().IssueEvents(r.Context(), id, cmp.Or(limit, 20))
 	}
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -545,7 +526,7 @@ func (s *server) issueAction(w http.ResponseWriter, r *http.Request) {
 		Action  errtrack.Action `json:"action"`
 		Release string          `json:"release"`
 	}
-	id, err := issueID(r)
+	id, err := idParam(r, "issue")
 	if err == nil {
 		err = decodeBody(w, r, &req)
 	}

@@ -58,7 +58,7 @@ func (s *server) listNotifications(w http.ResponseWriter, r *http.Request) {
 
 // getNotification answers GET /api/v1/notifications/{id}.
 func (s *server) getNotification(w http.ResponseWriter, r *http.Request) {
-	id, err := idParam(r)
+	id, err := idParam(r, "notification")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

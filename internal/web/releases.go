@@ -50,7 +50,7 @@ func (s *server) listReleases(w http.ResponseWriter, r *http.Request) {
 
 // getRelease answers GET /api/v1/releases/{id}.
 func (s *server) getRelease(w http.ResponseWriter, r *http.Request) {
-	id, err := idParam(r)
+	id, err := idParam(r, "release")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -65,7 +65,7 @@ func (s *server) getRelease(w http.ResponseWriter, r *http.Request) {
 
 // releaseTimeline answers GET /api/v1/releases/{id}/timeline?type=&limit=&cursor=, oldest first.
 func (s *server) releaseTimeline(w http.ResponseWriter, r *http.Request) {
-	id, err := idParam(r)
+	id, err := idParam(r, "release")
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -104,11 +104,12 @@ func onlyParams(q url.Values, known ...string) error {
 	return nil
 }
 
-func idParam(r *http.Request) (int64, error) {
+// idParam reads the path's {id}, the ID of a what (release, notification, issue).
+func idParam(r *http.Request, what string) (int64, error) {
 	raw := r.PathValue("id")
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%w: release id %q is not a positive integer", errBadRequest, raw)
+		return 0, fmt.Errorf("%w: %s id %q is not a positive integer", errBadRequest, what, raw)
 	}
 	return id, nil
 }
