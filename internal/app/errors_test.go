@@ -345,3 +345,21 @@ func TestSentryIngestBadInput(t *testing.T) {
 		t.Errorf("issues = %+v, want only the good event's", list)
 	}
 }
+
+// TestSentrySpike: a burst of one issue's events past errors.spike_count within the window
+// is told once, as error.spike, after the new issue's error.new.
+func TestSentrySpike(t *testing.T) {
+	e := errorsEnv(t, func(c *config.Config) { c.Errors.SpikeCount, c.Errors.SpikeWindow = 3, time.Hour })
+	hub := sdk(t, e.createProject(t, "web", 0), errtrack.ReleaseName(e.release.Application, e.release.Revision))
+	for i := range 5 {
+		chargeCard(hub, i)
+	}
+	e.sink.Wait(t, 2, 30*time.Second)
+	time.Sleep(2 * time.Second) // a second spike message would come now; it must not
+	if types := e.sink.Types(); !slices.Equal(types, []string{notify.EventErrorNew, notify.EventErrorSpike}) {
+		t.Errorf("chat got %v, want error.new then one error.spike", types)
+	}
+	if types := timelineTypes(t, e, e.release.ID); !slices.Equal(types, []string{"error.new", "error.spike"}) {
+		t.Errorf("release timeline = %v, want error.new then error.spike", types)
+	}
+}
