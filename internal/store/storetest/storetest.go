@@ -55,6 +55,7 @@ func Run(t *testing.T, newURL func(t *testing.T) string) {
 	cases = append(cases, s.apiKeyCases()...)
 	cases = append(cases, s.heartbeatCases()...)
 	cases = append(cases, s.errtrackCases()...)
+	cases = append(cases, s.userCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
