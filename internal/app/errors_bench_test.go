@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,16 +240,6 @@ func benchErrors(b *testing.B, url, auth string, p *errorPayloads, check func(ne
 	if check != nil {
 		check(newIssues)
 	}
-	slices.Sort(latencies)
-	ms := func(q float64) float64 {
-		return float64(latencies[int(q*float64(len(latencies)-1))]) / float64(time.Millisecond)
-	}
-	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), "events/s")
-	b.ReportMetric(ms(0.50), "p50-ms")
-	b.ReportMetric(ms(0.99), "p99-ms")
-	b.ReportMetric(ms(1), "max-ms")
-	b.ReportMetric(float64(cpu.Microseconds())/float64(len(latencies)), "cpu-us/event")
 	b.ReportMetric(float64(p.size)/1024, "KiB/event")
-	b.ReportMetric(procStatusMiB(b, "VmHWM"), "peak-RSS-MiB")
-	b.ReportMetric(0, "ns/op")
+	reportLoad(b, "event", latencies, elapsed, cpu)
 }

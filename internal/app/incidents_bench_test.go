@@ -143,15 +143,21 @@ func benchIngest(b *testing.B, storeURL string, senders int) {
 		b.Errorf("%d alerts stored, want %d: the working set and one for each new alert", list.Total, stored)
 	}
 
+	reportLoad(b, "alert", latencies, elapsed, cpu)
+}
+
+// reportLoad reports a load run: items/s, the p50, p99 and longest latency, CPU per item and
+// the peak RSS since the last reset.
+func reportLoad(b *testing.B, item string, latencies []time.Duration, elapsed, cpu time.Duration) {
 	slices.Sort(latencies)
 	ms := func(q float64) float64 {
 		return float64(latencies[int(q*float64(len(latencies)-1))]) / float64(time.Millisecond)
 	}
-	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), "alerts/s")
+	b.ReportMetric(float64(len(latencies))/elapsed.Seconds(), item+"s/s")
 	b.ReportMetric(ms(0.50), "p50-ms")
 	b.ReportMetric(ms(0.99), "p99-ms")
 	b.ReportMetric(ms(1), "max-ms")
-	b.ReportMetric(float64(cpu.Microseconds())/float64(len(latencies)), "cpu-us/alert")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(latencies)), "cpu-us/"+item)
 	b.ReportMetric(procStatusMiB(b, "VmHWM"), "peak-RSS-MiB")
 	b.ReportMetric(0, "ns/op")
 }

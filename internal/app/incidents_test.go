@@ -98,18 +98,8 @@ func (e *incidentEnv) call(t *testing.T, method, path, key string, body []byte) 
 	return resp.StatusCode, out, resp.Header
 }
 
-func (e *incidentEnv) timeline(t *testing.T) []string {
-	t.Helper()
-	tl, err := e.db.Timeline(t.Context(), e.release.ID, release.TimelineFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var types []string
-	for _, ev := range tl.Events {
-		types = append(types, string(ev.Type))
-	}
-	return types
-}
+// timeline lists the event types on the timeline of the environment's release.
+func (e *incidentEnv) timeline(t *testing.T) []string { return timelineTypes(t, e, e.release.ID) }
 
 // TestAlertmanagerEndToEnd points a real Alertmanager at ferry server: the alert it fires is
 // stored once however often Alertmanager repeats it, attached to the release of the app its

@@ -136,28 +136,30 @@ func (in *ingest) project(r *http.Request) (int64, error) {
 	return id, nil
 }
 
+// begin reads what both endpoints read first: the project the URL names, the credentials the
+// request carries (authErr wraps envelope.ErrNoAuth when it carries none; malformed ones are
+// err), and the body with its Content-Encoding undone, within the limits.
+func (in *ingest) begin(w http.ResponseWriter, r *http.Request) (id int64, auth envelope.Auth, authErr error, body []byte, err error) {
+	corsHeaders(w, r)
+	if id, err = in.project(r); err != nil {
+		return 0, auth, nil, nil, err
+	}
+	if auth, authErr = envelope.ParseAuth(r); authErr != nil && !errors.Is(authErr, envelope.ErrNoAuth) {
+		return 0, auth, nil, nil, authErr
+	}
+	body, err = envelope.Body(r, in.s.opts.Errors.Limits)
+	return id, auth, authErr, body, err
+}
+
 // envelope serves POST /api/{project}/envelope/: the event item is stored; every other item
 // (transactions, sessions, attachments, client reports, types Sentry adds later) is counted
 // and skipped.
 func (in *ingest) envelope(w http.ResponseWriter, r *http.Request) {
-	corsHeaders(w, r)
-	id, err := in.project(r)
-	if err != nil {
-		in.fail(w, r, err)
-		return
+	id, auth, authErr, body, err := in.begin(w, r)
+	var env envelope.Envelope
+	if err == nil {
+		env, err = envelope.Parse(body, in.s.opts.Errors.Limits)
 	}
-	auth, authErr := envelope.ParseAuth(r)
-	if authErr != nil && !errors.Is(authErr, envelope.ErrNoAuth) {
-		in.fail(w, r, authErr)
-		return
-	}
-	limits := in.s.opts.Errors.Limits
-	body, err := envelope.Body(r, limits)
-	if err != nil {
-		in.fail(w, r, err)
-		return
-	}
-	env, err := envelope.Parse(body, limits)
 	if err != nil {
 		in.fail(w, r, err)
 		return
@@ -193,24 +195,14 @@ func (in *ingest) envelope(w http.ResponseWriter, r *http.Request) {
 
 // store serves the legacy POST /api/{project}/store/: one event, as JSON.
 func (in *ingest) store(w http.ResponseWriter, r *http.Request) {
-	corsHeaders(w, r)
-	id, err := in.project(r)
-	if err != nil {
-		in.fail(w, r, err)
-		return
+	id, auth, authErr, body, err := in.begin(w, r)
+	if err == nil {
+		err = authErr // the legacy endpoint has no envelope header to take credentials from
 	}
-	auth, err := envelope.ParseAuth(r)
-	if err != nil {
-		in.fail(w, r, err)
-		return
+	var payload []byte
+	if err == nil {
+		payload, err = envelope.ParseStore(body, in.s.opts.Errors.Limits)
 	}
-	limits := in.s.opts.Errors.Limits
-	body, err := envelope.Body(r, limits)
-	if err != nil {
-		in.fail(w, r, err)
-		return
-	}
-	payload, err := envelope.ParseStore(body, limits)
 	if err != nil {
 		in.fail(w, r, err)
 		return
