@@ -268,6 +268,8 @@ func TestSentryIngestBadInput(t *testing.T) {
 		want                       int
 	}{
 		{"no credentials", "/store/", "", "", event, http.StatusUnauthorized},
+		// Refused before the body is read: no bomb is decompressed for a client without a key.
+		{"bomb without credentials", "/store/", "", "gzip", bomb.Bytes(), http.StatusUnauthorized},
 		{"unknown key", "/store/", "Sentry sentry_key=" + strings.Repeat("f", 32), "", event, http.StatusUnauthorized},
 		{"revoked key", "/store/", "Sentry sentry_key=" + revoked, "", event, http.StatusUnauthorized},
 		{"malformed auth", "/store/", "Sentry sentry_key=", "", event, http.StatusUnauthorized},

@@ -137,14 +137,16 @@ func (in *ingest) project(r *http.Request) (int64, error) {
 }
 
 // begin reads what both endpoints read first: the project the URL names, the credentials the
-// request carries (authErr wraps envelope.ErrNoAuth when it carries none; malformed ones are
-// err), and the body with its Content-Encoding undone, within the limits.
-func (in *ingest) begin(w http.ResponseWriter, r *http.Request) (id int64, auth envelope.Auth, authErr error, body []byte, err error) {
+// request carries, and the body with its Content-Encoding undone, within the limits. A request
+// without credentials is refused before its body is read, unless headerAuth says they may
+// come in the envelope header (authErr then wraps envelope.ErrNoAuth); malformed ones always
+// are.
+func (in *ingest) begin(w http.ResponseWriter, r *http.Request, headerAuth bool) (id int64, auth envelope.Auth, authErr error, body []byte, err error) {
 	corsHeaders(w, r)
 	if id, err = in.project(r); err != nil {
 		return 0, auth, nil, nil, err
 	}
-	if auth, authErr = envelope.ParseAuth(r); authErr != nil && !errors.Is(authErr, envelope.ErrNoAuth) {
+	if auth, authErr = envelope.ParseAuth(r); authErr != nil && (!headerAuth || !errors.Is(authErr, envelope.ErrNoAuth)) {
 		return 0, auth, nil, nil, authErr
 	}
 	body, err = envelope.Body(r, in.s.opts.Errors.Limits)
@@ -155,7 +157,7 @@ func (in *ingest) begin(w http.ResponseWriter, r *http.Request) (id int64, auth 
 // (transactions, sessions, attachments, client reports, types Sentry adds later) is counted
 // and skipped.
 func (in *ingest) envelope(w http.ResponseWriter, r *http.Request) {
-	id, auth, authErr, body, err := in.begin(w, r)
+	id, auth, authErr, body, err := in.begin(w, r, true)
 	var env envelope.Envelope
 	if err == nil {
 		env, err = envelope.Parse(body, in.s.opts.Errors.Limits)
@@ -195,10 +197,8 @@ func (in *ingest) envelope(w http.ResponseWriter, r *http.Request) {
 
 // store serves the legacy POST /api/{project}/store/: one event, as JSON.
 func (in *ingest) store(w http.ResponseWriter, r *http.Request) {
-	id, auth, authErr, body, err := in.begin(w, r)
-	if err == nil {
-		err = authErr // the legacy endpoint has no envelope header to take credentials from
-	}
+	// The legacy endpoint has no envelope header to take credentials from.
+	id, auth, _, body, err := in.begin(w, r, false)
 	var payload []byte
 	if err == nil {
 		payload, err = envelope.ParseStore(body, in.s.opts.Errors.Limits)
