@@ -56,21 +56,11 @@ func (db *DB) CreateAPIKey(ctx context.Context, name string, scopes []apikey.Sco
 
 // ListAPIKeys returns every key, revoked and expired ones included, oldest first.
 func (db *DB) ListAPIKeys(ctx context.Context) ([]apikey.Key, error) {
-	keys := []apikey.Key{}
+	var keys []apikey.Key
 	err := db.inTx(ctx, false, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			k, err := scanAPIKey(rows)
-			if err != nil {
-				return err
-			}
-			keys = append(keys, k)
-		}
-		return rows.Err()
+		var err error
+		keys, err = queryAll(ctx, tx, func(r rowScanner) (apikey.Key, error) { return scanAPIKey(r) }, `SELECT `+apiKeyColumns+` FROM api_keys ORDER BY id`)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)

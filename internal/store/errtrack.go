@@ -73,21 +73,11 @@ func (db *DB) CreateProject(ctx context.Context, p errtrack.Project) (errtrack.P
 
 // ListProjects returns every project, by name.
 func (db *DB) ListProjects(ctx context.Context) ([]errtrack.Project, error) {
-	projects := []errtrack.Project{}
+	var projects []errtrack.Project
 	err := db.inTx(ctx, false, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+projectColumns+` FROM projects ORDER BY name`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			p, err := scanProject(rows)
-			if err != nil {
-				return err
-			}
-			projects = append(projects, p)
-		}
-		return rows.Err()
+		var err error
+		projects, err = queryAll(ctx, tx, scanProject, `SELECT `+projectColumns+` FROM projects ORDER BY name`)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
@@ -144,25 +134,15 @@ func (db *DB) SetProjectRateLimit(ctx context.Context, projectID int64, perMinut
 
 // ProjectKeys returns a project's keys, revoked ones included, oldest first.
 func (db *DB) ProjectKeys(ctx context.Context, projectID int64) ([]errtrack.ProjectKey, error) {
-	keys := []errtrack.ProjectKey{}
+	var keys []errtrack.ProjectKey
 	err := db.inTx(ctx, false, func(tx *sql.Tx) error {
 		if _, err := db.getProject(ctx, tx, projectID); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, db.dialect.q(`SELECT `+projectKeyColumns+` FROM project_keys
+		var err error
+		keys, err = queryAll(ctx, tx, scanProjectKey, db.dialect.q(`SELECT `+projectKeyColumns+` FROM project_keys
 			WHERE project_id = ? ORDER BY id`), projectID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			k, err := scanProjectKey(rows)
-			if err != nil {
-				return err
-			}
-			keys = append(keys, k)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keys of project %d: %w", projectID, err)
@@ -749,20 +729,13 @@ func (db *DB) FindIssues(ctx context.Context, q errtrack.IssueQuery) (errtrack.I
 		if err := tx.QueryRowContext(ctx, db.dialect.q(`SELECT COUNT(*) FROM issues`+w.String()), w.args...).Scan(&list.Total); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, db.dialect.q(`SELECT `+issueColumns+` FROM issues`+w.String()+
-			` ORDER BY `+order+` LIMIT ? OFFSET ?`), append(w.args, limit, q.Offset)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			row, err := scanIssueRow(rows)
-			if err != nil {
-				return err
-			}
-			list.Issues = append(list.Issues, row.issue)
-		}
-		return rows.Err()
+		var err error
+		list.Issues, err = queryAll(ctx, tx, func(r rowScanner) (errtrack.Issue, error) {
+			row, err := scanIssueRow(r)
+			return row.issue, err
+		}, db.dialect.q(`SELECT `+issueColumns+` FROM issues`+w.String()+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
+			append(w.args, limit, q.Offset)...)
+		return err
 	})
 	if err != nil {
 		return errtrack.IssueList{}, fmt.Errorf("find issues: %w", err)
@@ -776,25 +749,15 @@ func (db *DB) IssueEvents(ctx context.Context, issueID int64, limit int) ([]errt
 	if limit < 1 || limit > maxIssueEvents {
 		return nil, fmt.Errorf("events of issue %d: %w: limit %d, want 1 to %d", issueID, errtrack.ErrInvalid, limit, maxIssueEvents)
 	}
-	events := []errtrack.StoredEvent{}
+	var events []errtrack.StoredEvent
 	err := db.inTx(ctx, false, func(tx *sql.Tx) error {
 		if err := db.issueExists(ctx, tx, issueID); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, db.dialect.q(`SELECT `+errorEventColumns+` FROM error_events
+		var err error
+		events, err = queryAll(ctx, tx, scanStoredEvent, db.dialect.q(`SELECT `+errorEventColumns+` FROM error_events
 			WHERE issue_id = ? ORDER BY id DESC LIMIT ?`), issueID, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e, err := scanStoredEvent(rows)
-			if err != nil {
-				return err
-			}
-			events = append(events, e)
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events of issue %d: %w", issueID, err)
@@ -825,25 +788,19 @@ func (db *DB) GetEvent(ctx context.Context, projectID int64, eventID string) (er
 // environment, in the order the releases were first seen. Events without a release are
 // counted in no release.
 func (db *DB) IssueReleases(ctx context.Context, issueID int64) ([]errtrack.ReleaseCount, error) {
-	counts := []errtrack.ReleaseCount{}
+	var counts []errtrack.ReleaseCount
 	err := db.inTx(ctx, false, func(tx *sql.Tx) error {
 		if err := db.issueExists(ctx, tx, issueID); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, db.dialect.q(`SELECT release, environment, count, first_seen, last_seen
-			FROM issue_releases WHERE issue_id = ? AND release <> '' ORDER BY first_seen, release, environment`), issueID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		var err error
+		counts, err = queryAll(ctx, tx, func(r rowScanner) (errtrack.ReleaseCount, error) {
 			var c errtrack.ReleaseCount
-			if err := rows.Scan(&c.Release, &c.Environment, &c.Count, instant{&c.FirstSeen}, instant{&c.LastSeen}); err != nil {
-				return err
-			}
-			counts = append(counts, c)
-		}
-		return rows.Err()
+			err := r.Scan(&c.Release, &c.Environment, &c.Count, instant{&c.FirstSeen}, instant{&c.LastSeen})
+			return c, err
+		}, db.dialect.q(`SELECT release, environment, count, first_seen, last_seen
+			FROM issue_releases WHERE issue_id = ? AND release <> '' ORDER BY first_seen, release, environment`), issueID)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("releases of issue %d: %w", issueID, err)
@@ -854,25 +811,19 @@ func (db *DB) IssueReleases(ctx context.Context, issueID int64) ([]errtrack.Rele
 // IssueHours returns the hourly counts of an issue from the hour since falls in, oldest
 // first. Hours without events are left out.
 func (db *DB) IssueHours(ctx context.Context, issueID int64, since time.Time) ([]errtrack.HourCount, error) {
-	hours := []errtrack.HourCount{}
+	var hours []errtrack.HourCount
 	err := db.inTx(ctx, false, func(tx *sql.Tx) error {
 		if err := db.issueExists(ctx, tx, issueID); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, db.dialect.q(`SELECT hour, count FROM issue_hours
-			WHERE issue_id = ? AND hour >= ? ORDER BY hour`), issueID, db.dialect.time(storedTime(since).Truncate(time.Hour)))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		var err error
+		hours, err = queryAll(ctx, tx, func(r rowScanner) (errtrack.HourCount, error) {
 			var h errtrack.HourCount
-			if err := rows.Scan(instant{&h.Hour}, &h.Count); err != nil {
-				return err
-			}
-			hours = append(hours, h)
-		}
-		return rows.Err()
+			err := r.Scan(instant{&h.Hour}, &h.Count)
+			return h, err
+		}, db.dialect.q(`SELECT hour, count FROM issue_hours
+			WHERE issue_id = ? AND hour >= ? ORDER BY hour`), issueID, db.dialect.time(storedTime(since).Truncate(time.Hour)))
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hours of issue %d: %w", issueID, err)

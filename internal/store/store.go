@@ -162,3 +162,22 @@ func (db *DB) inTx(ctx context.Context, write bool, fn func(*sql.Tx) error) erro
 	}
 	return nil
 }
+
+// queryAll runs query in tx and scans each row with scan, in order. The result is never nil,
+// so an empty list encodes as [] in JSON.
+func queryAll[T any](ctx context.Context, tx *sql.Tx, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -73,21 +73,11 @@ func (db *DB) GetUserByName(ctx context.Context, name string) (auth.User, error)
 // ListUsers returns every user, disabled ones included, oldest first, without password
 // hashes.
 func (db *DB) ListUsers(ctx context.Context) ([]auth.User, error) {
-	users := []auth.User{}
+	var users []auth.User
 	err := db.inTx(ctx, false, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			u, err := scanUser(rows)
-			if err != nil {
-				return err
-			}
-			users = append(users, u)
-		}
-		return rows.Err()
+		var err error
+		users, err = queryAll(ctx, tx, func(r rowScanner) (auth.User, error) { return scanUser(r) }, `SELECT `+userColumns+` FROM users ORDER BY id`)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
