@@ -36,22 +36,40 @@ func CSRFTokenFrom(ctx context.Context) string {
 // token or from another site, 403 for too weak a role.
 func (m *Manager) RequireRole(want Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, hash, err := m.session(r)
+		r, err := m.Authorize(r, want)
 		if err != nil {
 			m.writeError(w, r, err)
 			return
 		}
-		if err := m.checkCSRF(r, hash); err != nil {
-			m.writeError(w, r, err)
-			return
-		}
-		if !u.Role.Allows(want) {
-			m.writeError(w, r, fmt.Errorf("%w: user %s has role %s; this needs %s", ErrForbidden, u.Name, u.Role, want))
-			return
-		}
-		ctx := context.WithValue(r.Context(), ctxKey{}, sessionInfo{user: u, csrf: m.csrfToken(hash)})
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r)
 	})
+}
+
+// Authorize is RequireRole's check for handlers that answer refusals in their own format,
+// such as the panel's HTML pages. It returns r with the user and the session's CSRF token in
+// its context, or an error wrapping ErrUnauthorized (no live session), ErrForbidden (a state
+// change without the session's CSRF token, from another site, or by too weak a role), or the
+// store's failure.
+func (m *Manager) Authorize(r *http.Request, want Role) (*http.Request, error) {
+	u, hash, err := m.session(r)
+	if err != nil {
+		return r, err
+	}
+	if err := m.checkCSRF(r, hash); err != nil {
+		return r, err
+	}
+	if !u.Role.Allows(want) {
+		return r, fmt.Errorf("%w: user %s has role %s; this needs %s", ErrForbidden, u.Name, u.Role, want)
+	}
+	ctx := context.WithValue(r.Context(), ctxKey{}, sessionInfo{user: u, csrf: m.csrfToken(hash)})
+	return r.WithContext(ctx), nil
+}
+
+// HasSession reports whether the request carries a session cookie at all, live or not: an
+// API request with one and without an API key is authenticated by the session.
+func HasSession(r *http.Request) bool {
+	_, ok := cookieHash(r)
+	return ok
 }
 
 // errorBody is the API's error format, {"error":{"status":401,"message":"..."}}.

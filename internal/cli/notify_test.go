@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferrycd/ferry/internal/apikey"
 	"github.com/ferrycd/ferry/internal/notify"
 	"github.com/ferrycd/ferry/internal/notify/webhook/webhooktest"
 	"github.com/ferrycd/ferry/internal/release"
@@ -262,9 +263,11 @@ notify:
 		t.Errorf("telegram message = %s", tgMsgs[0])
 	}
 
-	// ferry notify test goes through the outbox too, and reports the service's answer.
+	// ferry notify test goes through the outbox too, and reports the service's answer. The
+	// notification API needs an API key.
+	key := notifyKey(t, db)
 	var cliOut, cliErr bytes.Buffer
-	if code := Main(t.Context(), []string{"notify", "test", "ops", "--server", base}, &cliOut, &cliErr); code != 0 ||
+	if code := Main(t.Context(), []string{"notify", "test", "ops", "--server", base, "--api-key", key}, &cliOut, &cliErr); code != 0 ||
 		!strings.Contains(cliOut.String(), "sent a test message to ops") {
 		t.Errorf("ferry notify test ops: exit %d, stdout %q, stderr %q", code, cliOut.String(), cliErr.String())
 	}
@@ -272,12 +275,12 @@ notify:
 		t.Errorf("Rocket.Chat got %d messages, want the test message second", len(accepted))
 	}
 	cliErr.Reset()
-	if code := Main(t.Context(), []string{"notify", "test", "nope", "--server", base}, &cliOut, &cliErr); code != 1 ||
+	if code := Main(t.Context(), []string{"notify", "test", "nope", "--server", base, "--api-key", key}, &cliOut, &cliErr); code != 1 ||
 		!strings.Contains(cliErr.String(), "unknown channel") {
 		t.Errorf("ferry notify test nope: exit %d, stderr %q; want an unknown channel error", code, cliErr.String())
 	}
 	cliOut.Reset()
-	if code := Main(t.Context(), []string{"notify", "list", "--server", base}, &cliOut, &cliErr); code != 0 ||
+	if code := Main(t.Context(), []string{"notify", "list", "--server", base, "--api-key", key}, &cliOut, &cliErr); code != 0 ||
 		strings.Count(cliOut.String(), "sent") != 4 {
 		t.Errorf("ferry notify list: exit %d, stdout:\n%s", code, cliOut.String())
 	}
@@ -287,7 +290,7 @@ notify:
 	outputs.WriteString(out.String())
 	outputs.WriteString(cliOut.String() + cliErr.String())
 	for _, path := range []string{"/api/v1/notifications", "/api/v1/notifications?status=sent", "/api/v1/notifications/channels", "/metrics"} {
-		resp, err := http.Get(base + path)
+		resp, err := keyGet(base+path, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,8 +380,9 @@ notify:
 		}
 	}
 	// Both replicas served the API from the same outbox.
+	key := notifyKey(t, db)
 	for _, base := range bases {
-		resp, err := http.Get(base + "/api/v1/notifications?status=sent&limit=500")
+		resp, err := keyGet(base+"/api/v1/notifications?status=sent&limit=500", key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,4 +393,24 @@ notify:
 			t.Errorf("%s lists %d sent notifications (%v), want %d", base, len(page.Notifications), err, 3*each)
 		}
 	}
+}
+
+// notifyKey creates a write-scope API key in db and returns its secret.
+func notifyKey(t *testing.T, db *store.DB) string {
+	t.Helper()
+	secret, hash, prefix := apikey.Generate()
+	if _, err := db.CreateAPIKey(t.Context(), "notify-test", []apikey.Scope{apikey.ScopeWrite}, hash, prefix, nil); err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+// keyGet is http.Get with an API key.
+func keyGet(url, key string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Key "+key)
+	return http.DefaultClient.Do(req)
 }

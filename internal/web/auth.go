@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferrycd/ferry/internal/apikey"
+	"github.com/ferrycd/ferry/internal/auth"
 )
 
 // KeyAuthenticator finds the live API key whose secret hashes to hash, or returns an error
@@ -31,29 +32,71 @@ type keyContext struct{}
 // The secret never leaves this function: errors name a key by its prefix, and only
 // unexpected failures of keys, which see the hash and not the secret, are logged to log.
 func RequireKey(log *slog.Logger, keys KeyAuthenticator, scope apikey.Scope, next http.Handler) http.Handler {
+	return guard{log: log, keys: keys}.require(scope, next)
+}
+
+// guard authenticates API requests by an API key or, when sessions is set, by the panel's
+// session cookie: the panel's own scripts and a logged-in browser use the API as the user.
+type guard struct {
+	log      *slog.Logger
+	keys     KeyAuthenticator
+	sessions *auth.Manager
+}
+
+// roleFor is the panel role that a session needs for what an API key needs scope for.
+var roleFor = map[apikey.Scope]auth.Role{
+	apikey.ScopeRead:  auth.RoleViewer,
+	apikey.ScopeWrite: auth.RoleOperator,
+	apikey.ScopeAdmin: auth.RoleAdmin,
+}
+
+func (g guard) require(scope apikey.Scope, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret, ok := apikey.Parse(r)
+		if !ok && g.sessions != nil && auth.HasSession(r) {
+			g.session(w, r, scope, next)
+			return
+		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", challenge)
-			writeError(w, r, log, fmt.Errorf("%w: no API key; send Authorization: Key <key> or X-API-Key: <key>",
+			writeError(w, r, g.log, fmt.Errorf("%w: no API key; send Authorization: Key <key> or X-API-Key: <key>",
 				apikey.ErrUnauthorized))
 			return
 		}
-		k, err := keys.AuthenticateAPIKey(r.Context(), apikey.Hash(secret), time.Now())
+		k, err := g.keys.AuthenticateAPIKey(r.Context(), apikey.Hash(secret), time.Now())
 		if err != nil {
 			if errors.Is(err, apikey.ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", challenge)
 			}
-			writeError(w, r, log, err)
+			writeError(w, r, g.log, err)
 			return
 		}
 		if !k.Allows(scope) {
-			writeError(w, r, log, fmt.Errorf("%w: API key %s (%s) has scopes %v; this needs %s",
+			writeError(w, r, g.log, fmt.Errorf("%w: API key %s (%s) has scopes %v; this needs %s",
 				apikey.ErrForbidden, k.Prefix, k.Name, k.Scopes, scope))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyContext{}, k)))
 	})
+}
+
+// session serves next to a request of a live session whose user's role covers scope, with
+// the CSRF token on state changes. The handler sees the user as a key named after them, so
+// that an alert's history says who acted.
+func (g guard) session(w http.ResponseWriter, r *http.Request, scope apikey.Scope, next http.Handler) {
+	r, err := g.sessions.Authorize(r, roleFor[scope])
+	if err != nil {
+		writeError(w, r, g.log, err)
+		return
+	}
+	u, _ := auth.UserFrom(r.Context())
+	k := apikey.Key{Name: u.Name, Prefix: "session"}
+	for s, role := range roleFor {
+		if u.Role.Allows(role) {
+			k.Scopes = append(k.Scopes, s)
+		}
+	}
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyContext{}, k)))
 }
 
 // KeyFrom returns the API key RequireKey authenticated the request with, for recording who

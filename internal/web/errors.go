@@ -49,7 +49,7 @@ func (s *server) routeErrors(handle func(pattern, name string, h http.Handler)) 
 	handle("OPTIONS /api/{project}/envelope/", "sentry.preflight", http.HandlerFunc(preflight))
 	handle("OPTIONS /api/{project}/store/", "sentry.preflight", http.HandlerFunc(preflight))
 
-	key := func(scope apikey.Scope, h http.HandlerFunc) http.Handler { return RequireKey(s.log, o.Keys, scope, h) }
+	key := s.guard(o.Keys)
 	handle("GET /api/v1/projects", "projects.list", key(apikey.ScopeRead, s.listProjects))
 	handle("POST /api/v1/projects", "projects.create", key(apikey.ScopeAdmin, s.createProject))
 	handle("GET /api/v1/projects/{ref}", "projects.get", key(apikey.ScopeRead, s.getProject))
@@ -110,7 +110,7 @@ func ingestStatus(err error) int {
 	case errors.Is(err, envelope.ErrMalformed), errors.Is(err, errtrack.ErrInvalid):
 		return http.StatusBadRequest
 	}
-	return statusOf(err)
+	return StatusOf(err)
 }
 
 // fail answers an ingest request that failed, counting the event it carried as rejected.

@@ -51,7 +51,7 @@ var errTooLarge = errors.New("request body too large")
 // API key of the scope it needs.
 func (s *server) routeIncidents(handle func(pattern, name string, h http.Handler)) {
 	o := s.opts.Incidents
-	key := func(scope apikey.Scope, h http.HandlerFunc) http.Handler { return RequireKey(s.log, o.Keys, scope, h) }
+	key := s.guard(o.Keys)
 	s.routeHeartbeats(handle, key, o.Heartbeats, o.Blackouts)
 	handle("POST /api/v1/webhooks/alertmanager", "webhooks.alertmanager", key(apikey.ScopeWrite, s.alertmanagerWebhook))
 	handle("POST /api/alert", "alerta.create", key(apikey.ScopeWrite, s.alertaCreate))
@@ -113,7 +113,7 @@ func (s *server) alertmanagerWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, a := range alerts {
 		if _, err := s.opts.Incidents.Hub.Receive(r.Context(), a); err != nil {
-			if statusOf(err) == http.StatusInternalServerError {
+			if StatusOf(err) == http.StatusInternalServerError {
 				writeError(w, r, s.log, err) // the store failed: Alertmanager retries the lot
 				return
 			}
@@ -133,7 +133,7 @@ func (s *server) alertmanagerWebhook(w http.ResponseWriter, r *http.Request) {
 
 // alertaError answers in Alerta's error format, with the status writeError would choose.
 func (s *server) alertaError(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err)
+	status := StatusOf(err)
 	if status == 0 {
 		return // the client went away
 	}

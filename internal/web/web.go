@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferrycd/ferry/internal/apikey"
+	"github.com/ferrycd/ferry/internal/auth"
 	"github.com/ferrycd/ferry/internal/errtrack"
 	"github.com/ferrycd/ferry/internal/incident"
 	"github.com/ferrycd/ferry/internal/release"
@@ -51,6 +52,14 @@ type Options struct {
 	Incidents IncidentOptions
 	// Errors serves the Sentry ingest and the project and issue API; a nil Hub serves none.
 	Errors ErrorOptions
+	// Keys authenticates the release and notification API by API key; nil leaves those
+	// endpoints open (tests of the handlers alone).
+	Keys KeyAuthenticator
+	// Sessions, when set, lets a logged-in panel user call the API too, with the role of
+	// the user standing for a key's scope and the CSRF token required on changes.
+	Sessions *auth.Manager
+	// Panel serves every path outside the API and the probes; nil serves none.
+	Panel http.Handler
 }
 
 // ReleaseReader is what the release API needs from the store.
@@ -81,14 +90,21 @@ func New(opts Options) http.Handler {
 		Registry:          opts.Registry,
 		EnableOpenMetrics: true,
 	}))
-	handle("GET /api/v1/releases", "releases.list", s.listReleases)
-	handle("GET /api/v1/releases/{id}", "releases.get", s.getRelease)
-	handle("GET /api/v1/releases/{id}/timeline", "releases.timeline", s.releaseTimeline)
+	key := func(scope apikey.Scope, h http.HandlerFunc) http.Handler { return h }
+	if opts.Keys != nil {
+		key = s.guard(opts.Keys)
+	}
+	keyed := func(pattern, name string, scope apikey.Scope, h http.HandlerFunc) {
+		mux.Handle(pattern, m.instrument(name, key(scope, h)))
+	}
+	keyed("GET /api/v1/releases", "releases.list", apikey.ScopeRead, s.listReleases)
+	keyed("GET /api/v1/releases/{id}", "releases.get", apikey.ScopeRead, s.getRelease)
+	keyed("GET /api/v1/releases/{id}/timeline", "releases.timeline", apikey.ScopeRead, s.releaseTimeline)
 	if opts.Notify != nil {
-		handle("GET /api/v1/notifications", "notifications.list", s.listNotifications)
-		handle("GET /api/v1/notifications/channels", "notifications.channels", s.listChannels)
-		handle("GET /api/v1/notifications/{id}", "notifications.get", s.getNotification)
-		handle("POST /api/v1/notifications/test", "notifications.test", s.testNotification)
+		keyed("GET /api/v1/notifications", "notifications.list", apikey.ScopeRead, s.listNotifications)
+		keyed("GET /api/v1/notifications/channels", "notifications.channels", apikey.ScopeRead, s.listChannels)
+		keyed("GET /api/v1/notifications/{id}", "notifications.get", apikey.ScopeRead, s.getNotification)
+		keyed("POST /api/v1/notifications/test", "notifications.test", apikey.ScopeWrite, s.testNotification)
 	}
 	if opts.Incidents.Hub != nil {
 		s.routeIncidents(func(pattern, name string, h http.Handler) { mux.Handle(pattern, m.instrument(name, h)) })
@@ -102,7 +118,16 @@ func New(opts Options) http.Handler {
 	handle("/api/", "api.unknown", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, fmt.Errorf("%w: no API route %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
+	if opts.Panel != nil {
+		mux.Handle("/", opts.Panel)
+	}
 	return mux
+}
+
+// guard returns the middleware that authenticates an API route by keys or a session.
+func (s *server) guard(keys KeyAuthenticator) func(apikey.Scope, http.HandlerFunc) http.Handler {
+	g := guard{log: s.log, keys: keys, sessions: s.opts.Sessions}
+	return func(scope apikey.Scope, h http.HandlerFunc) http.Handler { return g.require(scope, h) }
 }
 
 type server struct {
@@ -158,7 +183,7 @@ type apiError struct {
 // writeError is the single place that maps an error to an HTTP status. Unexpected errors are
 // logged and answered with a generic message, so internals never reach a client.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	status := statusOf(err)
+	status := StatusOf(err)
 	switch status {
 	case 0:
 		return // the client went away; nobody reads the answer
@@ -171,24 +196,26 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	writeJSON(w, status, body)
 }
 
-// statusOf is the HTTP status of an error: the one mapping of every package's sentinel
-// errors, for both of the API's error formats. Zero means the client went away.
-func statusOf(err error) int {
+// StatusOf is the HTTP status of an error: the one mapping of every package's sentinel
+// errors, for both of the API's error formats and the panel's pages. Zero means the client
+// went away.
+func StatusOf(err error) int {
 	if status := notifyStatus(err); status != 0 {
 		return status
 	}
 	switch {
 	case errors.Is(err, release.ErrNotFound), errors.Is(err, incident.ErrNotFound), errors.Is(err, errtrack.ErrNotFound),
-		errors.Is(err, errNoRoute):
+		errors.Is(err, auth.ErrNotFound), errors.Is(err, errNoRoute):
 		return http.StatusNotFound
 	case errors.Is(err, release.ErrInvalid), errors.Is(err, incident.ErrInvalid), errors.Is(err, errtrack.ErrInvalid),
-		errors.Is(err, errBadRequest):
+		errors.Is(err, auth.ErrInvalid), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
-	case errors.Is(err, release.ErrConflict), errors.Is(err, incident.ErrConflict), errors.Is(err, errtrack.ErrConflict):
+	case errors.Is(err, release.ErrConflict), errors.Is(err, incident.ErrConflict), errors.Is(err, errtrack.ErrConflict),
+		errors.Is(err, auth.ErrConflict):
 		return http.StatusConflict
-	case errors.Is(err, apikey.ErrUnauthorized), errors.Is(err, errtrack.ErrUnauthorized):
+	case errors.Is(err, apikey.ErrUnauthorized), errors.Is(err, errtrack.ErrUnauthorized), errors.Is(err, auth.ErrUnauthorized):
 		return http.StatusUnauthorized
-	case errors.Is(err, apikey.ErrForbidden):
+	case errors.Is(err, apikey.ErrForbidden), errors.Is(err, auth.ErrForbidden):
 		return http.StatusForbidden
 	case errors.Is(err, errTooLarge):
 		return http.StatusRequestEntityTooLarge
