@@ -5,15 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
-	"github.com/pmezard/go-difflib/difflib"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ferrycd/ferry/internal/delivery"
 	"github.com/ferrycd/ferry/internal/delivery/source"
@@ -72,41 +68,10 @@ is nothing to change and 1 when there is, like kubectl diff. Nothing in the clus
 }
 
 func printDiff(w io.Writer, d delivery.ObjectDiff) error {
-	live, merged := "", ""
-	var err error
-	if d.Action != "create" {
-		if live, err = toYAML(d.Live); err != nil {
-			return err
-		}
-	}
-	if d.Action != "delete" {
-		if merged, err = toYAML(d.Merged); err != nil {
-			return err
-		}
-	}
-	text, err := difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
-		A: difflib.SplitLines(live), B: difflib.SplitLines(merged),
-		FromFile: "live/" + d.Subject, ToFile: "git/" + d.Subject, Context: 3,
-	})
+	text, err := d.Unified()
 	if err != nil {
 		return err
 	}
-	if d.Action == "delete" {
-		text = fmt.Sprintf("--- live/%s\n+++ git/%s\n(pruned: no longer in git)\n", d.Subject, d.Subject)
-	}
 	_, err = io.WriteString(w, text)
 	return err
-}
-
-// toYAML prints an object without the fields the API server manages, which only add noise.
-func toYAML(u *unstructured.Unstructured) (string, error) {
-	o := u.DeepCopy()
-	o.SetManagedFields(nil)
-	o.SetResourceVersion("")
-	o.SetGeneration(0)
-	o.SetUID("")
-	unstructured.RemoveNestedField(o.Object, "metadata", "creationTimestamp")
-	unstructured.RemoveNestedField(o.Object, "status")
-	b, err := yaml.Marshal(o.Object)
-	return strings.TrimSpace(string(b)) + "\n", err
 }

@@ -2,6 +2,11 @@ package delivery
 
 import (
 	"context"
+	"fmt"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"sigs.k8s.io/yaml"
 
 	"github.com/fluxcd/pkg/ssa"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -86,4 +91,40 @@ func masked(o *unstructured.Unstructured) *unstructured.Unstructured {
 		_ = unstructured.SetNestedMap(o.Object, values, field)
 	}
 	return o
+}
+
+// Unified renders d as a unified diff from the live object to git's, without the fields the
+// API server manages, which only add noise. A prune shows as a note rather than a deletion
+// of every line.
+func (d ObjectDiff) Unified() (string, error) {
+	if d.Action == "delete" {
+		return fmt.Sprintf("--- live/%s\n+++ git/%s\n(pruned: no longer in git)\n", d.Subject, d.Subject), nil
+	}
+	live, merged := "", ""
+	var err error
+	if d.Action != "create" {
+		if live, err = diffYAML(d.Live); err != nil {
+			return "", err
+		}
+	}
+	if merged, err = diffYAML(d.Merged); err != nil {
+		return "", err
+	}
+	return difflib.GetUnifiedDiffString(difflib.UnifiedDiff{
+		A: difflib.SplitLines(live), B: difflib.SplitLines(merged),
+		FromFile: "live/" + d.Subject, ToFile: "git/" + d.Subject, Context: 3,
+	})
+}
+
+// diffYAML prints an object for a diff, without the fields the API server manages.
+func diffYAML(u *unstructured.Unstructured) (string, error) {
+	o := u.DeepCopy()
+	o.SetManagedFields(nil)
+	o.SetResourceVersion("")
+	o.SetGeneration(0)
+	o.SetUID("")
+	unstructured.RemoveNestedField(o.Object, "metadata", "creationTimestamp")
+	unstructured.RemoveNestedField(o.Object, "status")
+	b, err := yaml.Marshal(o.Object)
+	return strings.TrimSpace(string(b)) + "\n", err
 }

@@ -46,6 +46,16 @@ func healthOf(s status.Status) v1alpha1.HealthState {
 	}
 }
 
+// ObjectHealth is the health of one live object, computed with kstatus as the
+// Application's health is, and kstatus's message saying why.
+func ObjectHealth(u *unstructured.Unstructured) (v1alpha1.HealthState, string) {
+	res, err := status.Compute(u)
+	if err != nil {
+		return v1alpha1.HealthUnknown, err.Error()
+	}
+	return healthOf(res.Status), res.Message
+}
+
 // refreshHealth sets status.health from the live state of every inventoried object, computed
 // with kstatus. The message names the worst object and why.
 func (r *Reconciler) refreshHealth(ctx context.Context, app *v1alpha1.Application) error {
@@ -53,7 +63,10 @@ func (r *Reconciler) refreshHealth(ctx context.Context, app *v1alpha1.Applicatio
 	for _, ref := range app.Status.Inventory {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(schema.GroupVersionKind{Group: ref.Group, Version: ref.Version, Kind: ref.Kind})
-		state, msg := v1alpha1.HealthUnknown, ""
+		var (
+			state v1alpha1.HealthState
+			msg   string
+		)
 		err := r.client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, u)
 		switch {
 		case apierrors.IsNotFound(err):
@@ -61,12 +74,7 @@ func (r *Reconciler) refreshHealth(ctx context.Context, app *v1alpha1.Applicatio
 		case err != nil:
 			return waiting("HealthCheckFailed", "read %s: %w", refString(ref), err)
 		default:
-			res, err := status.Compute(u)
-			if err != nil {
-				msg = err.Error()
-				break
-			}
-			state, msg = healthOf(res.Status), res.Message
+			state, msg = ObjectHealth(u)
 		}
 		if healthRank[state] > healthRank[worst.Status] {
 			worst = v1alpha1.HealthStatus{Status: state, Message: trimMessage(fmt.Sprintf("%s: %s", refString(ref), msg))}

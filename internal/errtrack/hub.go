@@ -17,6 +17,9 @@ type HubOptions struct {
 	Route func(notify.Event) []notify.Notification
 	// Kick wakes the notification worker after notifications were stored.
 	Kick func()
+	// Changed, when set, is called after every stored change, for the panel's live lists.
+	// It must not block.
+	Changed func()
 	// IssueURL links an issue's page in the panel.
 	IssueURL func(id int64) string
 	// Spike is the threshold of error.spike notifications; zero sends none.
@@ -86,6 +89,9 @@ func (h *Hub) Act(ctx context.Context, id int64, action Action, rel string) (Iss
 }
 
 func (h *Hub) kick(eff Effects) {
+	if h.opts.Changed != nil {
+		h.opts.Changed()
+	}
 	if len(eff.Notifications) > 0 && h.opts.Kick != nil {
 		h.opts.Kick()
 	}

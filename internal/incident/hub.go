@@ -70,6 +70,9 @@ type HubOptions struct {
 	Route func(notify.Event) []notify.Notification
 	// Kick wakes the notification worker after notifications were stored.
 	Kick func()
+	// Changed, when set, is called after every stored change, for the panel's live lists.
+	// It must not block.
+	Changed func()
 	// AlertURL links an alert's page in the panel.
 	AlertURL func(id string) string
 	// DefaultEnvironment is the environment of heartbeat alerts whose sender names none.
@@ -91,6 +94,9 @@ func (h *Hub) effects(o Outcome) Effects {
 }
 
 func (h *Hub) kick(eff Effects) {
+	if h.opts.Changed != nil {
+		h.opts.Changed()
+	}
 	if len(eff.Notifications) > 0 && h.opts.Kick != nil {
 		h.opts.Kick()
 	}
@@ -142,4 +148,10 @@ func (h *Hub) Get(ctx context.Context, id string) (Alert, error) { return h.stor
 func (h *Hub) Find(ctx context.Context, q Query) (List, error) { return h.store.FindAlerts(ctx, q) }
 
 // Delete removes an alert.
-func (h *Hub) Delete(ctx context.Context, id string) error { return h.store.DeleteAlert(ctx, id) }
+func (h *Hub) Delete(ctx context.Context, id string) error {
+	err := h.store.DeleteAlert(ctx, id)
+	if err == nil {
+		h.kick(Effects{})
+	}
+	return err
+}
