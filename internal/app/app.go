@@ -24,6 +24,7 @@ import (
 	"github.com/ferrycd/ferry/internal/apikey"
 	"github.com/ferrycd/ferry/internal/buildinfo"
 	"github.com/ferrycd/ferry/internal/config"
+	"github.com/ferrycd/ferry/internal/panel"
 	"github.com/ferrycd/ferry/internal/store"
 	"github.com/ferrycd/ferry/internal/web"
 )
@@ -131,12 +132,32 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 	}
 
 	keys := &apikey.Cache{Auth: db}
-	incidents, housekeeping, err := newIncidents(a.cfg, db, hub, keys, a.log)
+	live := panel.NewBroker()
+	incidents, housekeeping, err := newIncidents(a.cfg, db, hub, keys, func() { live.Publish(panel.TopicAlerts) }, a.log)
 	if err != nil {
 		return nil, err
 	}
-	errs, retention := newErrors(a.cfg, db, hub, keys, a.log)
-	a.workers = append(a.workers, housekeeping, retention)
+	errs, retention := newErrors(a.cfg, db, hub, keys, func() { live.Publish(panel.TopicIssues) }, a.log)
+	sessions, purge, err := newSessions(ctx, a.cfg, db, a.log)
+	if err != nil {
+		return nil, err
+	}
+	a.workers = append(a.workers, housekeeping, retention, purge)
+	notifications := notificationsAPI(hub, db, a.cfg)
+	popts := panel.Options{Logger: a.log.With("component", "panel"), Auth: sessions, Releases: db, Live: live,
+		Incidents: panel.IncidentOptions{Hub: incidents.Hub, Heartbeats: incidents.Heartbeats, Blackouts: incidents.Blackouts},
+		Errors:    panel.ErrorOptions{Hub: errs.Hub},
+		Settings:  panel.SettingsOptions{Notify: notifications, Keys: db, DSNBase: errs.DSNBase}}
+	if a.delivery != nil {
+		popts.Apps = clusterApps{engine: a.delivery.engine}
+		if err := watchApps(a.delivery.engine, live); err != nil {
+			return nil, err
+		}
+	}
+	ui, err := panel.New(popts)
+	if err != nil {
+		return nil, err
+	}
 	a.ln, err = net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -155,14 +176,19 @@ func New(ctx context.Context, opts Options) (_ *App, err error) {
 			GitWebhook: gitWebhook,
 			Ready:      ready,
 			Releases:   db,
-			Notify:     notificationsAPI(hub, db, a.cfg),
+			Notify:     notifications,
 			Incidents:  incidents,
 			Errors:     errs,
+			Keys:       keys,
+			Sessions:   sessions,
+			Panel:      ui,
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
+	// Open event streams of the panel would hold the shutdown until its timeout.
+	a.srv.RegisterOnShutdown(live.Close)
 	return a, nil
 }
 

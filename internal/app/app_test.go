@@ -39,6 +39,13 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &plane)) }
 // stops it and returns Run's error.
 func start(t *testing.T, mutate func(*config.Config)) (string, func() error) {
 	t.Helper()
+	_, url, stop := launchApp(t, mutate)
+	return url, stop
+}
+
+// launchApp is start that also returns the App, for tests that reach into its store.
+func launchApp(t testing.TB, mutate func(*config.Config)) (*App, string, func() error) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
@@ -67,7 +74,7 @@ func start(t *testing.T, mutate func(*config.Config)) (string, func() error) {
 		return <-done
 	}
 	t.Cleanup(func() { _ = stop() })
-	return "http://" + a.Addr(), stop
+	return a, "http://" + a.Addr(), stop
 }
 
 func get(t *testing.T, url string) (int, string) {

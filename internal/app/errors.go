@@ -19,9 +19,12 @@ const retentionInterval = 10 * time.Minute
 
 // newErrors builds the error tracker over the store, telling the notifier's channels when
 // there are any, the options of its HTTP endpoints, and its retention worker.
-func newErrors(cfg config.Config, db *store.DB, hub *notify.Hub, keys web.KeyAuthenticator, log *slog.Logger) (web.ErrorOptions, worker) {
+//
+// changed is called after every stored event or issue change, for the panel's live lists.
+func newErrors(cfg config.Config, db *store.DB, hub *notify.Hub, keys web.KeyAuthenticator, changed func(),
+	log *slog.Logger) (web.ErrorOptions, worker) {
 	c := cfg.Errors
-	opts := errtrack.HubOptions{Spike: errtrack.Spike{Count: int64(c.SpikeCount), Window: c.SpikeWindow}}
+	opts := errtrack.HubOptions{Spike: errtrack.Spike{Count: int64(c.SpikeCount), Window: c.SpikeWindow}, Changed: changed}
 	if hub != nil {
 		opts.Route = func(e notify.Event) []notify.Notification {
 			notes, _ := hub.Route(e, nil)

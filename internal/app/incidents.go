@@ -17,7 +17,10 @@ import (
 
 // newIncidents builds the incident hub over the store, telling the notifier's channels when
 // there are any, the options of its HTTP endpoints, and its housekeeping worker.
-func newIncidents(cfg config.Config, db *store.DB, hub *notify.Hub, keys web.KeyAuthenticator, log *slog.Logger) (web.IncidentOptions, worker, error) {
+//
+// changed is called after every stored change of an alert, for the panel's live board.
+func newIncidents(cfg config.Config, db *store.DB, hub *notify.Hub, keys web.KeyAuthenticator, changed func(),
+	log *slog.Logger) (web.IncidentOptions, worker, error) {
 	identity, err := incident.NewIdentity(cfg.Incidents.DedupKeys)
 	if len(cfg.Incidents.DedupKeys) == 0 {
 		identity, err = incident.DefaultIdentity(), nil
@@ -31,7 +34,7 @@ func newIncidents(cfg config.Config, db *store.DB, hub *notify.Hub, keys web.Key
 		return web.IncidentOptions{}, worker{}, err
 	}
 	opts := incident.HubOptions{Rules: incident.Rules{Identity: identity, Blackout: bc.covers},
-		DefaultEnvironment: cfg.Incidents.DefaultEnvironment}
+		DefaultEnvironment: cfg.Incidents.DefaultEnvironment, Changed: changed}
 	if hub != nil {
 		opts.Route = func(e notify.Event) []notify.Notification {
 			notes, _ := hub.Route(e, nil)

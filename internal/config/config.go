@@ -50,6 +50,24 @@ type Config struct {
 	Notify          Notify        `yaml:"notify"`
 	Incidents       Incidents     `yaml:"incidents"`
 	Errors          Errors        `yaml:"errors"`
+	Panel           Panel         `yaml:"panel"`
+}
+
+// Panel configures the web panel's login.
+type Panel struct {
+	// AdminUser is the admin created at start when no user of that name exists.
+	AdminUser string `yaml:"admin_user"`
+	// AdminPasswordFile holds that admin's first password (a mounted Secret). Empty makes
+	// Ferry generate one into DataDir/admin-password on the first start.
+	AdminPasswordFile string `yaml:"admin_password_file"`
+	// SessionKeyFile holds the 32-byte key CSRF tokens derive from; it must be the same on
+	// every replica. Empty means DataDir/session.key, generated on the first start.
+	SessionKeyFile string `yaml:"session_key_file"`
+	// SecureCookie marks the session cookie Secure even on plain HTTP requests, for a
+	// server behind a proxy that terminates TLS.
+	SecureCookie bool `yaml:"secure_cookie"`
+	// SessionLifetime is how long a login lasts.
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
 }
 
 // Errors configures the error tracker that the Sentry SDKs report to.
@@ -197,6 +215,7 @@ func Default() Config {
 		Incidents: Incidents{DefaultEnvironment: "production", DefaultSeverity: "warning",
 			Retention: 7 * 24 * time.Hour, HousekeepingInterval: 10 * time.Second},
 		Errors: Errors{RateLimit: 60000, Retention: 30 * 24 * time.Hour, SpikeCount: 100, SpikeWindow: 5 * time.Minute},
+		Panel:  Panel{AdminUser: "admin", SessionLifetime: 12 * time.Hour},
 		Inject: Inject{Listen: ":8443", Image: "ghcr.io/ferrycd/ferry:latest", Namespace: "ferry-system",
 			ServiceName: "ferry-webhook", WebhookName: "ferry-secrets"},
 	}
@@ -359,6 +378,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Errors.validate(); err != nil {
 		return err
+	}
+	if c.Panel.AdminUser == "" || c.Panel.SessionLifetime <= 0 {
+		return errors.New("config: panel.admin_user must be set and panel.session_lifetime must be positive")
 	}
 	if err := c.Notify.validate(); err != nil {
 		return fmt.Errorf("config: notify: %w", err)
