@@ -35,6 +35,18 @@ with --config (env FERRY_CONFIG), FERRY_* environment variables, and --store, --
   ferry apikey list -o json
   ferry apikey revoke 3`,
 	}
+	open := bindStoreFlags(e, cmd)
+	cmd.AddCommand(newAPIKeyCreateCmd(e, open), newAPIKeyListCmd(e, open), newAPIKeyRevokeCmd(e, open))
+	return cmd
+}
+
+// apiKeyStore opens the store the command's flags, environment and configuration name.
+type apiKeyStore func(context.Context) (*store.DB, error)
+
+// bindStoreFlags gives cmd and its subcommands the flags that say where the store is, and
+// returns the function that opens it as ferry server would: the file given with --config
+// (env FERRY_CONFIG), FERRY_* environment variables, then the flags.
+func bindStoreFlags(e *env, cmd *cobra.Command) apiKeyStore {
 	var configPath string
 	settings := pflag.NewFlagSet("settings", pflag.ContinueOnError)
 	config.BindFlags(settings, config.Default())
@@ -42,7 +54,7 @@ with --config (env FERRY_CONFIG), FERRY_* environment variables, and --store, --
 	for _, name := range apiKeyStoreFlags {
 		cmd.PersistentFlags().AddFlag(settings.Lookup(name))
 	}
-	open := func(ctx context.Context) (*store.DB, error) {
+	return func(ctx context.Context) (*store.DB, error) {
 		if configPath == "" {
 			configPath, _ = e.lookupEnv("FERRY_CONFIG")
 		}
@@ -56,12 +68,7 @@ with --config (env FERRY_CONFIG), FERRY_* environment variables, and --store, --
 		}
 		return store.Open(ctx, cfg.Store, store.Options{})
 	}
-	cmd.AddCommand(newAPIKeyCreateCmd(e, open), newAPIKeyListCmd(e, open), newAPIKeyRevokeCmd(e, open))
-	return cmd
 }
-
-// apiKeyStore opens the store the command's flags, environment and configuration name.
-type apiKeyStore func(context.Context) (*store.DB, error)
 
 // withAPIKeyStore runs fn on the store and closes it.
 func withAPIKeyStore(ctx context.Context, open apiKeyStore, fn func(*store.DB) error) (err error) {

@@ -42,7 +42,7 @@ incidents and application errors, and joins them all on the release.`,
 	}
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	root.AddCommand(newServerCmd(e), newVersionCmd(e), newAppCmd(e), newNotifyCmd(e), newAPIKeyCmd(e), newIncidentCmd(e), newProjectCmd(e), newIssueCmd(e), newBlackoutCmd(e), newExecCmd(e), newInstallBinaryCmd(e))
+	root.AddCommand(newServerCmd(e), newVersionCmd(e), newAppCmd(e), newNotifyCmd(e), newAPIKeyCmd(e), newUserCmd(e), newIncidentCmd(e), newProjectCmd(e), newIssueCmd(e), newBlackoutCmd(e), newExecCmd(e), newInstallBinaryCmd(e))
 	return root
 }
 
