@@ -27,11 +27,12 @@ build: ## Build bin/ferry and bin/ferry-exec (ferry exec alone, for injected Pod
 	go build -trimpath -ldflags '-s -w' -o bin/ferry-exec ./cmd/ferry-exec
 
 .PHONY: testbin
-testbin: ## Build etcd, the Kubernetes control plane, kubectl, kwok and Vault into $(CACHE)/testbin (once); install Alertmanager and @sentry/node.
+testbin: ## Build etcd, the Kubernetes control plane, kubectl, kwok and Vault into $(CACHE)/testbin (once); install Alertmanager, Chromium and @sentry/node.
 	@hack/testbin.sh >/dev/null
 	@hack/testbin-vault.sh >/dev/null
 	@hack/alertmanager.sh >/dev/null
 	@hack/sentry-node.sh >/dev/null
+	@hack/chromium.sh >/dev/null
 
 .PHONY: tools
 tools: $(GOLANGCI_LINT) $(GOVULNCHECK) $(CONTROLLER_GEN) $(CRD_REF_DOCS) ## Install the pinned linters and generators into $(CACHE)/tools.
@@ -63,7 +64,7 @@ lint: tools ## gofmt, go mod tidy, generated code, go vet, golangci-lint, govuln
 
 .PHONY: test
 test: testbin lint ## What CI runs: lint, then every test with the race detector.
-	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault FERRY_ALERTMANAGER=$$(hack/alertmanager.sh) FERRY_SENTRY_NODE=$$(hack/sentry-node.sh) go test -race -count=1 -timeout 30m ./...
+	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault FERRY_ALERTMANAGER=$$(hack/alertmanager.sh) FERRY_SENTRY_NODE=$$(hack/sentry-node.sh) FERRY_CHROMIUM=$$(hack/chromium.sh) go test -race -count=1 -timeout 30m ./...
 
 .PHONY: bench
 bench: testbin ## Run the benchmarks and print their numbers (the delivery one last: it takes minutes).
@@ -73,6 +74,10 @@ bench: testbin ## Run the benchmarks and print their numbers (the delivery one l
 .PHONY: bench-delivery
 bench-delivery: testbin ## Time N Applications to Healthy (N=100,500,1000) and push-to-applied latency.
 	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -run '^$$' -bench BenchmarkDelivery -benchtime 1x -timeout 60m ./internal/delivery/
+
+.PHONY: bench-panel
+bench-panel: testbin ## Server time of each panel list page with 10,000 alerts, 10,000 issues and 2,000 Applications stored.
+	FERRY_TESTBIN=$$(hack/testbin.sh) go test -run '^$$' -bench BenchmarkPanelLists -benchtime 20x -timeout 30m ./internal/app/
 
 .PHONY: bench-incidents
 bench-incidents: testbin ## Alerts/s into the incident hub over HTTP (80 % duplicates; 1 and 16 senders; SQLite, PostgreSQL).
