@@ -229,6 +229,7 @@ func TestHelmChartApplies(t *testing.T) {
 		{name: "postgres and a volume", values: map[string]any{
 			"store":       map[string]any{"type": "postgres", "postgres": map[string]any{"existingSecret": "ferry-store"}},
 			"persistence": map[string]any{"enabled": true},
+			"panel":       map[string]any{"existingSecret": "ferry-panel"},
 			"replicas":    2,
 		}, extra: []string{"PersistentVolumeClaim/ferry-system/ferry-data"}},
 		{name: "no RBAC", values: map[string]any{"rbac": map[string]any{"create": false}},
@@ -281,6 +282,9 @@ func TestHelmChartRefusesValuesThatCannotWork(t *testing.T) {
 	}{
 		{"postgres without a secret", map[string]any{"store": map[string]any{"type": "postgres"}}, "existingSecret"},
 		{"sqlite on two replicas", map[string]any{"replicas": 2}, "store.type=postgres"},
+		{"two replicas without a session key", map[string]any{"replicas": 2,
+			"store": map[string]any{"type": "postgres", "postgres": map[string]any{"existingSecret": "ferry-store"}}},
+			"panel.existingSecret"},
 		{"unknown store", map[string]any{"store": map[string]any{"type": "mysql"}}, "want sqlite or postgres"},
 		{"webhook without Vault", map[string]any{"inject": map[string]any{"enabled": true}}, "inject.enabled needs vault.address"},
 	} {
