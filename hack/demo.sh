@@ -30,8 +30,13 @@ until grep -q '^KUBECONFIG=' "$dir/controlplane.log" 2>/dev/null; do
   sleep 0.5
 done
 
+# The panel's admin; a real install reads it from a mounted Secret (panel.admin_password_file)
+# or lets Ferry generate one into the data directory.
+admin_password=ferry-demo-password
+printf '%s\n' "$admin_password" >"$dir/admin-password"
+chmod 600 "$dir/admin-password"
 bin/ferry server --listen "$listen" --data-dir "$dir/data" --kubeconfig "$dir/kubeconfig" \
-  >"$dir/ferry.log" 2>&1 &
+  --panel-admin-password-file "$dir/admin-password" >"$dir/ferry.log" 2>&1 &
 pids+=($!)
 echo "demo: starting ferry server (log: $dir/ferry.log)"
 until curl -fsS "http://$listen/readyz" >/dev/null 2>&1; do
@@ -92,14 +97,70 @@ fi
 $kubectl get applications -A
 echo
 
+# An API key for the demo's own calls, as `ferry apikey create` makes one for the CLI.
+api_key=$(bin/ferry apikey create demo --scope admin --data-dir "$dir/data")
+
+# A real Alertmanager, whose webhook receiver is Ferry, fires an alert about the sample app:
+# its namespace and app labels attach it to the app's current release.
+am_port=${FERRY_DEMO_ALERTMANAGER_PORT:-19093}
+alertmanager=$(hack/alertmanager.sh)
+mkdir -p "$dir/alertmanager"
+cat >"$dir/alertmanager/alertmanager.yml" <<AM
+route:
+  receiver: ferry
+  group_wait: 1s
+  group_interval: 10s
+  repeat_interval: 1h
+receivers:
+  - name: ferry
+    webhook_configs:
+      - url: http://$listen/api/v1/webhooks/alertmanager
+        send_resolved: true
+        http_config:
+          authorization:
+            type: Key
+            credentials: $api_key
+AM
+"$alertmanager" --config.file="$dir/alertmanager/alertmanager.yml" --storage.path="$dir/alertmanager" \
+  --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= >"$dir/alertmanager.log" 2>&1 &
+pids+=($!)
+until curl -fsS "http://127.0.0.1:$am_port/-/ready" >/dev/null 2>&1; do
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo: alertmanager did not start:"; tail -20 "$dir/alertmanager.log"; exit 1; }
+  sleep 0.3
+done
+curl -fsS -XPOST -H 'Content-Type: application/json' "http://127.0.0.1:$am_port/api/v2/alerts" -d '[{
+  "labels": {"alertname": "HelloErrorRate", "severity": "major", "namespace": "demo", "app": "hello",
+             "environment": "demo", "instance": "hello.demo.svc", "job": "hello"},
+  "annotations": {"summary": "5xx ratio above 5% for 5 minutes", "runbook": "https://runbooks.example/hello"}}]' >/dev/null
+echo "demo: Alertmanager (http://127.0.0.1:$am_port) fired HelloErrorRate at Ferry"
+
+# The sample app's errors, sent by the official Sentry SDK for Go with the release and
+# environment Ferry injected into its Deployment (kwok runs no containers, so a local
+# process stands in for the app).
+dsn=$(bin/ferry project create hello --server "http://$listen" --api-key "$api_key")
+env_of() {
+  $kubectl get deployment -n demo -o jsonpath="{.items[0].spec.template.spec.containers[0].env[?(@.name==\"$1\")].value}"
+}
+go build -o bin/demo-app ./hack/demo-app
+SENTRY_DSN=$dsn SENTRY_RELEASE=$(env_of SENTRY_RELEASE) SENTRY_ENVIRONMENT=$(env_of SENTRY_ENVIRONMENT) bin/demo-app
+echo "demo: the sample app reported its errors with sentry-go as $(env_of SENTRY_RELEASE)"
+until curl -fsS -H "Authorization: Key $api_key" "http://$listen/api/alerts" | grep -q HelloErrorRate; do
+  sleep 0.5
+done
+release_id=$(curl -fsS -H "Authorization: Key $api_key" "http://$listen/api/v1/releases?application=hello&limit=1" |
+  sed -n 's/^{"releases":\[{"id":\([0-9]*\).*/\1/p')
+
 cat <<MSG
 
 Ferry is running.
-  API:            http://$listen/api/v1/releases   (also /healthz, /readyz, /metrics)
+  Panel:          http://$listen/   (user admin, password $admin_password)
+  Timeline:       http://$listen/releases/$release_id   (the deploy, the alert and the error, in order)
+  API:            curl -H "Authorization: Key $api_key" http://$listen/api/v1/releases
   Cluster:        export KUBECONFIG=$dir/kubeconfig
   kubectl:        $FERRY_TESTBIN/kubectl get applications,deployments -A
   Sample repo:    $dir/git/work (commit and \`git push $repo main\` to deploy)
-  Releases:       curl http://$listen/api/v1/releases
+  Alertmanager:   http://127.0.0.1:$am_port
+  Sentry DSN:     $dsn
 Press Ctrl-C to stop.
 MSG
 wait -n "${pids[@]}"
