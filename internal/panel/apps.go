@@ -68,15 +68,18 @@ type appRow struct {
 	Sync                         v1alpha1.SyncState
 	Health                       v1alpha1.HealthState
 	Revision, RepoURL            string
-	Suspended, Pinned            bool
-	Last                         *v1alpha1.HistoryEntry
-	Ready                        string
+	// CommitURL is the revision's page on the git host, when the repository URL names one.
+	CommitURL         string
+	Suspended, Pinned bool
+	Last              *v1alpha1.HistoryEntry
+	Ready             string
 }
 
 func rowOf(a *v1alpha1.Application) appRow {
 	r := appRow{Namespace: a.Namespace, Name: a.Name, Environment: environment(a), Sync: a.Status.Sync.Status,
 		Health: a.Status.Health.Status, Revision: a.Status.Sync.Revision, RepoURL: a.Spec.Source.RepoURL,
 		Suspended: a.Spec.Suspend, Pinned: a.Annotations[v1alpha1.AnnotationRollbackTo] != ""}
+	r.CommitURL = commitURL(r.RepoURL, r.Revision)
 	if n := len(a.Status.History); n > 0 {
 		r.Last = &a.Status.History[n-1]
 	}
@@ -86,6 +89,39 @@ func rowOf(a *v1alpha1.Application) appRow {
 		}
 	}
 	return r
+}
+
+// commitURL is the web page of commit sha in the repository cloned from repoURL, for the
+// HTTPS and SSH forms the big git hosts share (host/owner/repo[.git]), where /commit/SHA
+// shows the commit (GitHub, Gitea, Forgejo; GitLab redirects it). Other URLs, such as
+// git:// or plain HTTP, get no link: there is no page to guess.
+func commitURL(repoURL, sha string) string {
+	if len(sha) != 40 || strings.Trim(sha, "0123456789abcdef") != "" {
+		return ""
+	}
+	var host, path string
+	switch u, err := url.Parse(repoURL); {
+	case err == nil && (u.Scheme == "https" || u.Scheme == "ssh") && u.Hostname() != "":
+		host, path = u.Hostname(), u.Path
+		if u.Scheme == "https" && u.Port() != "" {
+			host = u.Host
+		}
+	case err != nil || u.Scheme == "":
+		// scp-like SSH: git@github.com:owner/repo.git
+		at := strings.LastIndex(repoURL, "@")
+		h, p, ok := strings.Cut(repoURL[at+1:], ":")
+		if !ok || h == "" || strings.Contains(h, "/") {
+			return ""
+		}
+		host, path = h, "/"+p
+	default:
+		return ""
+	}
+	path = strings.TrimSuffix(strings.TrimSuffix(path, "/"), ".git")
+	if strings.Count(path, "/") < 2 {
+		return ""
+	}
+	return (&url.URL{Scheme: "https", Host: host, Path: path + "/commit/" + sha}).String()
 }
 
 // environment is the Application's environment as releases name it.

@@ -1,6 +1,8 @@
 package panel_test
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -10,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/auth"
+	"github.com/ferrycd/ferry/internal/delivery"
 	"github.com/ferrycd/ferry/internal/errtrack"
 	"github.com/ferrycd/ferry/internal/incident"
 	"github.com/ferrycd/ferry/internal/notify"
@@ -26,8 +30,8 @@ const (
 )
 
 // securePanel builds the panel with every section that needs no cluster, over a real store,
-// with a webhook channel whose URL and HMAC secret are canaries.
-func securePanel(t *testing.T) (*panel.Panel, *httptest.Server, *store.DB) {
+// with a webhook channel whose URL and HMAC secret are canaries, and apps when set.
+func securePanel(t *testing.T, apps panel.Apps) (*panel.Panel, *httptest.Server, *store.DB) {
 	t.Helper()
 	db := testStore(t)
 	for name, role := range map[string]auth.Role{"admin": auth.RoleAdmin, "op": auth.RoleOperator, "viewer": auth.RoleViewer} {
@@ -53,7 +57,7 @@ func securePanel(t *testing.T) (*panel.Panel, *httptest.Server, *store.DB) {
 	hub := notify.NewHub(router, worker, db, channels, "")
 	ih := incident.NewHub(db, incident.HubOptions{Rules: incident.Rules{Identity: incident.DefaultIdentity()}})
 	eh := errtrack.NewHub(db, errtrack.HubOptions{})
-	p, err := panel.New(panel.Options{Auth: testAuth(t, db), Releases: db, Live: panel.NewBroker(),
+	p, err := panel.New(panel.Options{Auth: testAuth(t, db), Apps: apps, Releases: db, Live: panel.NewBroker(),
 		Incidents: panel.IncidentOptions{Hub: ih, Heartbeats: db, Blackouts: db},
 		Errors:    panel.ErrorOptions{Hub: eh},
 		Settings:  panel.SettingsOptions{Notify: hub, Keys: db}})
@@ -63,6 +67,28 @@ func securePanel(t *testing.T) (*panel.Panel, *httptest.Server, *store.DB) {
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 	return p, srv, db
+}
+
+// tripwire registers the Application routes without a cluster: every refusal happens before
+// a handler runs, so any call into it is a failure, except the empty list the home page
+// shows after login.
+type tripwire struct{ t *testing.T }
+
+func (w tripwire) ran(what string) error {
+	w.t.Errorf("an application handler ran (%s) for a request that should have been refused", what)
+	return errors.New("tripwire")
+}
+
+func (tripwire) List(context.Context) ([]v1alpha1.Application, error) { return nil, nil }
+func (w tripwire) Get(context.Context, string, string) (*v1alpha1.Application, error) {
+	return nil, w.ran("get")
+}
+func (w tripwire) Patch(context.Context, string, string, map[string]any) error { return w.ran("patch") }
+func (w tripwire) Objects(context.Context, *v1alpha1.Application) ([]panel.Object, error) {
+	return nil, w.ran("objects")
+}
+func (w tripwire) Diff(context.Context, *v1alpha1.Application) (string, []delivery.ObjectDiff, error) {
+	return "", nil, w.ran("diff")
 }
 
 var wildcard = regexp.MustCompile(`\{[^}]+\}`)
@@ -90,7 +116,7 @@ func stateChanges(t *testing.T, p *panel.Panel) []string {
 // (403), from another site (403), and from a viewer with a valid token (403), except
 // logging out.
 func TestStateChangesRefused(t *testing.T) {
-	p, srv, _ := securePanel(t)
+	p, srv, _ := securePanel(t, tripwire{t})
 	admin := login(t, srv.URL, "admin")
 	viewer := login(t, srv.URL, "viewer")
 	noRedirect := func(c *http.Client) *http.Client {
@@ -149,7 +175,7 @@ func TestStateChangesRefused(t *testing.T) {
 // HMAC secret are canaries and an API key just created, and finds neither the canaries
 // nor the key's secret in any of them; nor in the answer to a redirect.
 func TestNoSecretInPages(t *testing.T) {
-	p, srv, _ := securePanel(t)
+	p, srv, _ := securePanel(t, nil)
 	admin := login(t, srv.URL, "admin")
 	code, body := admin.post("/settings/apikeys", url.Values{"name": {"ci"}, "scope": {"read"}})
 	secret := regexp.MustCompile(`<code class="secret" id="new-apikey">([^<]+)</code>`).FindStringSubmatch(body)
