@@ -291,6 +291,16 @@ func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
+// SortRank is the status's place in Alerta's status sort order, as Compare uses it, for
+// stores that sort in their own query language.
+func (s Status) SortRank() int { return statusOrder[s] }
+
+// Statuses returns every status, in sort order.
+func Statuses() []Status {
+	return []Status{StatusOpen, StatusAssign, StatusAck, StatusShelved, StatusBlackout, StatusClosed,
+		StatusExpired, StatusUnknown}
+}
+
 // statusOrder is Alerta's status sort order.
 var statusOrder = map[Status]int{
 	StatusOpen: 0, StatusAssign: 1, StatusAck: 2, StatusShelved: 3,

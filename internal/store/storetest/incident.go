@@ -3,6 +3,8 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +29,7 @@ func (s suite) incidentCases() []struct {
 		{"ConcurrentIdenticalAlerts", s.testConcurrentIdenticalAlerts},
 		{"AlertOnRelease", s.testAlertOnRelease},
 		{"FindAlerts", s.testFindAlerts},
+		{"FindAlertsInSQL", s.testFindAlertsInSQL},
 		{"Housekeeping", s.testHousekeeping},
 	}
 }
@@ -216,6 +219,75 @@ func (s suite) testFindAlerts(t *testing.T) {
 			}
 			if n != tc.total {
 				t.Errorf("severity counts %v add up to %d, want %d", list.SeverityCounts, n, tc.total)
+			}
+		})
+	}
+}
+
+// testFindAlertsInSQL checks the database's own counting, sorting and paging of the
+// queries it can answer alone against incident.Query's rules applied in Go: the same query
+// with an id-prefix filter that every alert passes (which the database cannot apply) must
+// give the same counts and the same alerts in the same order, page by page.
+func (s suite) testFindAlertsInSQL(t *testing.T) {
+	db := s.fresh(t)
+	hub := incident.NewHub(db, incident.HubOptions{})
+	sevs := []incident.Severity{"critical", "major", "minor", "warning", "informational", "security"}
+	for i := range 40 {
+		a := alert(fmt.Sprintf("host%02d", i%25), []string{"CPUHigh", "DiskFull"}[i%2], sevs[i%len(sevs)])
+		a.Environment = []string{"production", "stage"}[i%3%2]
+		a.Service = []string{[]string{"web", "api", "db_main"}[i%3]}
+		o := receive(t, db, a, incident.ReceiveOptions{Now: t0.Add(time.Duration(i%7) * time.Minute)})
+		switch i % 5 {
+		case 1:
+			_, _ = hub.Action(t.Context(), o.Alert.ID, incident.ActionAck, "", "alice", 0)
+		case 2:
+			_, _ = hub.Action(t.Context(), o.Alert.ID, incident.ActionClose, "", "alice", 0)
+		}
+	}
+	f := func(field string, values ...string) incident.Filter {
+		return incident.Filter{Field: field, Values: values}
+	}
+	for _, tc := range []struct {
+		name    string
+		filters []incident.Filter
+		sort    []incident.Sort
+	}{
+		{"newest first", nil, []incident.Sort{{Field: "lastReceiveTime", Desc: true}}},
+		{"open and ack by severity", []incident.Filter{f("status", "open", "ack")}, []incident.Sort{{Field: "severity"}}},
+		{"status then duplicates", nil, []incident.Sort{{Field: "status"}, {Field: "duplicateCount", Desc: true}}},
+		{"environment and service", []incident.Filter{f("environment", "production"), f("service", "web")},
+			[]incident.Sort{{Field: "createTime"}}},
+		{"a service with LIKE's wildcard", []incident.Filter{f("service", "db_main")}, []incident.Sort{{Field: "severity", Desc: true}}},
+		{"severities, oldest update first", []incident.Filter{f("severity", "critical", "security")},
+			[]incident.Sort{{Field: "updateTime"}, {Field: "timeout"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for page := 1; page <= 4; page++ {
+				q := incident.Query{Filters: tc.filters, Sort: tc.sort, Page: page, PageSize: 7}
+				got, err := db.FindAlerts(t.Context(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				q.Filters = append(slices.Clone(tc.filters), f("id", ""))
+				want, err := db.FindAlerts(t.Context(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Total != want.Total || !maps.Equal(got.SeverityCounts, want.SeverityCounts) ||
+					!maps.Equal(got.StatusCounts, want.StatusCounts) {
+					t.Errorf("page %d: total %d %v %v; want %d %v %v", page, got.Total, got.SeverityCounts,
+						got.StatusCounts, want.Total, want.SeverityCounts, want.StatusCounts)
+				}
+				ids := func(l incident.List) []string {
+					out := []string{}
+					for _, a := range l.Alerts {
+						out = append(out, a.ID)
+					}
+					return out
+				}
+				if !slices.Equal(ids(got), ids(want)) {
+					t.Errorf("page %d: %v, want %v", page, ids(got), ids(want))
+				}
 			}
 		})
 	}
