@@ -79,7 +79,14 @@ func newIncidentEnv(t *testing.T, mutate ...func(*config.Config)) *incidentEnv {
 // call sends a request with an API key (none if key is empty) and decodes the JSON answer.
 func (e *incidentEnv) call(t *testing.T, method, path, key string, body []byte) (int, map[string]any, http.Header) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, e.url+path, bytes.NewReader(body))
+	return keyCall(t, method, e.url+path, key, body)
+}
+
+// keyCall sends a request to url with an API key (none if key is empty) and decodes the
+// JSON answer, if it is JSON.
+func keyCall(t *testing.T, method, url, key string, body []byte) (int, map[string]any, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

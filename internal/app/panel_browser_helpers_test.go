@@ -6,11 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -303,21 +300,6 @@ func apiCall(t *testing.T, base, method, path, key string, body any) (int, map[s
 			t.Fatal(err)
 		}
 	}
-	req, err := http.NewRequestWithContext(t.Context(), method, base+path, bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Key "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil && len(strings.TrimSpace(string(b))) > 0 {
-		t.Fatalf("%s %s: %d, not JSON: %.300s", method, path, resp.StatusCode, b)
-	}
-	return resp.StatusCode, out
+	status, out, _ := keyCall(t, method, base+path, key, raw)
+	return status, out
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -163,54 +164,45 @@ func newUserPasswdCmd(e *env, open apiKeyStore) *cobra.Command {
 }
 
 func newUserRoleCmd(e *env, open apiKeyStore) *cobra.Command {
-	return &cobra.Command{
-		Use:   "role NAME ROLE",
-		Short: "Change a user's role (viewer, operator or admin)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	return userChange(e, open, "role NAME ROLE", "Change a user's role (viewer, operator or admin)",
+		func(ctx context.Context, db *store.DB, args []string) (string, error) {
 			r, err := auth.ParseRole(args[1])
 			if err != nil {
-				return err
+				return "", err
 			}
-			return withAPIKeyStore(cmd.Context(), open, func(db *store.DB) error {
-				if err := db.SetUserRole(cmd.Context(), args[0], r); err != nil {
-					return err
-				}
-				_, err := fmt.Fprintf(e.stdout, "user %s is now %s\n", args[0], r)
-				return err
-			})
-		},
-	}
+			return fmt.Sprintf("user %s is now %s", args[0], r), db.SetUserRole(ctx, args[0], r)
+		})
 }
 
 func newUserDisableCmd(e *env, open apiKeyStore) *cobra.Command {
-	return &cobra.Command{
-		Use:   "disable NAME",
-		Short: "Disable a user: no login, sessions ended; the name stays taken",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return withAPIKeyStore(cmd.Context(), open, func(db *store.DB) error {
-				if err := db.DisableUser(cmd.Context(), args[0]); err != nil {
-					return err
-				}
-				_, err := fmt.Fprintf(e.stdout, "user %s disabled; their sessions ended\n", args[0])
-				return err
-			})
-		},
-	}
+	return userChange(e, open, "disable NAME", "Disable a user: no login, sessions ended; the name stays taken",
+		func(ctx context.Context, db *store.DB, args []string) (string, error) {
+			return fmt.Sprintf("user %s disabled; their sessions ended", args[0]), db.DisableUser(ctx, args[0])
+		})
 }
 
 func newUserDeleteCmd(e *env, open apiKeyStore) *cobra.Command {
+	return userChange(e, open, "delete NAME", "Delete a user and their sessions",
+		func(ctx context.Context, db *store.DB, args []string) (string, error) {
+			return fmt.Sprintf("user %s deleted", args[0]), db.DeleteUser(ctx, args[0])
+		})
+}
+
+// userChange is a command that changes one user in the store with change, which returns
+// what to print when it succeeds. The words of use after the command name are its arguments.
+func userChange(e *env, open apiKeyStore, use, short string,
+	change func(ctx context.Context, db *store.DB, args []string) (string, error)) *cobra.Command {
 	return &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a user and their sessions",
-		Args:  cobra.ExactArgs(1),
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(len(strings.Fields(use)) - 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAPIKeyStore(cmd.Context(), open, func(db *store.DB) error {
-				if err := db.DeleteUser(cmd.Context(), args[0]); err != nil {
+				msg, err := change(cmd.Context(), db, args)
+				if err != nil {
 					return err
 				}
-				_, err := fmt.Fprintf(e.stdout, "user %s deleted\n", args[0])
+				_, err = fmt.Fprintln(e.stdout, msg)
 				return err
 			})
 		},
