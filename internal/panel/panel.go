@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/ferrycd/ferry/internal/auth"
 	"github.com/ferrycd/ferry/internal/web"
@@ -50,6 +51,8 @@ type Panel struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	mux   *routes
+	// logins brakes password guessing: 5 failures of a name in 5 minutes hold it back.
+	logins *auth.LoginLimiter
 }
 
 // routes is the panel's ServeMux, which remembers its patterns so that a test can walk
@@ -73,7 +76,8 @@ func New(opts Options) (*Panel, error) {
 	if opts.Auth == nil {
 		return nil, errors.New("panel: no session manager")
 	}
-	p := &Panel{opts: opts, log: opts.Logger, mux: &routes{ServeMux: http.NewServeMux()}}
+	p := &Panel{opts: opts, log: opts.Logger, mux: &routes{ServeMux: http.NewServeMux()},
+		logins: auth.NewLoginLimiter(5, 5*time.Minute)}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

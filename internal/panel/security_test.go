@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -202,4 +203,29 @@ func TestNoSecretInPages(t *testing.T) {
 	if strings.Contains(body, canaryWebhook) || strings.Contains(body, canaryHMAC) {
 		t.Errorf("the channel test's answer shows the channel's secret")
 	}
+}
+
+// TestLoginBrake refuses a name after five wrong passwords, even the right one then, with
+// 429 and Retry-After, and leaves other names alone.
+func TestLoginBrake(t *testing.T) {
+	_, srv, _ := securePanel(t, nil)
+	// post logs in and returns the status and Retry-After.
+	post := func(name, pw string) (int, string) {
+		t.Helper()
+		resp, err := http.PostForm(srv.URL+"/login", url.Values{"name": {name}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	for i := range 5 {
+		if status, _ := post("op", "wrong password "+strconv.Itoa(i)); status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d = %d, want 401", i+1, status)
+		}
+	}
+	if status, retry := post("OP", testPassword); status != http.StatusTooManyRequests || retry == "" {
+		t.Errorf("right password after 5 failures = %d (Retry-After %q), want 429 with Retry-After", status, retry)
+	}
+	login(t, srv.URL, "viewer") // another name still logs in
 }
