@@ -26,7 +26,6 @@ import (
 
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/delivery"
-	"github.com/ferrycd/ferry/internal/release"
 )
 
 // waitPollInterval is how often --wait reads the Application: status changes once per sync,
@@ -37,8 +36,6 @@ var (
 	errNotFound    = errors.New("not found")
 	errNotReady    = errors.New("is not ready")
 	errStalled     = errors.New("is stalled")
-	errSuspended   = errors.New("is suspended")
-	errNoRollback  = errors.New("nothing to roll back to")
 	errWaitTimeout = errors.New("no sync result")
 )
 
@@ -159,11 +156,6 @@ func (a *appClient) patch(ctx context.Context, name string, patch map[string]any
 		return a.explain(name, err)
 	}
 	return nil
-}
-
-// annotationsPatch is a merge patch of metadata.annotations; a nil value removes the key.
-func annotationsPatch(annotations map[string]any) map[string]any {
-	return map[string]any{"metadata": map[string]any{"annotations": annotations}}
 }
 
 // forOutput readies an Application for -o json|yaml: typed clients drop the kind, and managed
@@ -400,13 +392,6 @@ func formatTime(t metav1.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// historyNewestFirst returns a copy of the history ordered by ID, newest first.
-func historyNewestFirst(app *v1alpha1.Application) []v1alpha1.HistoryEntry {
-	h := slices.Clone(app.Status.History)
-	slices.SortStableFunc(h, func(x, y v1alpha1.HistoryEntry) int { return cmp.Compare(y.ID, x.ID) })
-	return h
-}
-
 func newAppHistoryCmd(e *env, f *appFlags) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
@@ -421,7 +406,7 @@ func newAppHistoryCmd(e *env, f *appFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			history := historyNewestFirst(app)
+			history := delivery.HistoryNewestFirst(app)
 			if output != outputTable {
 				return printObject(e.stdout, output, history)
 			}
@@ -452,8 +437,6 @@ func (w *waitFlags) bind(cmd *cobra.Command) {
 }
 
 // syncRequest is a new value for the ferry.dev/sync-requested annotation.
-func syncRequest() string { return time.Now().UTC().Format(time.RFC3339Nano) }
-
 func newAppSyncCmd(e *env, f *appFlags) *cobra.Command {
 	var w waitFlags
 	cmd := &cobra.Command{
@@ -469,10 +452,10 @@ func newAppSyncCmd(e *env, f *appFlags) *cobra.Command {
 				return err
 			}
 			if app.Spec.Suspend {
-				return fmt.Errorf("application %s %w: run `ferry app resume %s` first", a.key(name), errSuspended, name)
+				return fmt.Errorf("application %s %w: run `ferry app resume %s` first", a.key(name), delivery.ErrSuspended, name)
 			}
-			req := syncRequest()
-			if err := a.patch(ctx, name, annotationsPatch(map[string]any{v1alpha1.AnnotationSyncRequested: req})); err != nil {
+			req := delivery.SyncRequest()
+			if err := a.patch(ctx, name, delivery.SyncPatch(req)); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "application %s: sync requested\n", a.key(name))
@@ -593,10 +576,7 @@ func newAppResumeCmd(e *env, f *appFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			patch := map[string]any{
-				"spec":     map[string]any{"suspend": false},
-				"metadata": map[string]any{"annotations": map[string]any{v1alpha1.AnnotationRollbackTo: nil}},
-			}
+			patch := delivery.ResumePatch()
 			if err := a.patch(ctx, name, patch); err != nil {
 				return err
 			}
@@ -636,18 +616,14 @@ with automated sync on; the next commit on the tracked revision, or ferry app re
 			}
 			if app.Spec.Suspend {
 				// resume removes the pin, so a pin set now would never be synced.
-				return fmt.Errorf("application %s %w: run `ferry app resume %s`, then roll back", a.key(name), errSuspended, name)
+				return fmt.Errorf("application %s %w: run `ferry app resume %s`, then roll back", a.key(name), delivery.ErrSuspended, name)
 			}
-			target, err := rollbackTarget(app, id)
+			target, err := delivery.RollbackTarget(app, id)
 			if err != nil {
-				return fmt.Errorf("application %s: %w", a.key(name), err)
+				return fmt.Errorf("application %s: %w (see ferry app history)", a.key(name), err)
 			}
-			req := syncRequest()
-			patch := annotationsPatch(map[string]any{
-				v1alpha1.AnnotationRollbackTo:    target.Revision,
-				v1alpha1.AnnotationSyncRequested: req,
-			})
-			if err := a.patch(ctx, name, patch); err != nil {
+			req := delivery.SyncRequest()
+			if err := a.patch(ctx, name, delivery.RollbackPatch(target.Revision, req)); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "application %s pinned to %s (history %d, deployed %s)\n",
@@ -660,30 +636,4 @@ with automated sync on; the next commit on the tracked revision, or ferry app re
 	}
 	w.bind(cmd)
 	return cmd
-}
-
-// rollbackTarget picks the history entry with the given ID, or with id 0 the newest
-// successful sync of a revision other than the current one.
-func rollbackTarget(app *v1alpha1.Application, id int64) (v1alpha1.HistoryEntry, error) {
-	succeeded := string(release.ResultSucceeded)
-	history := historyNewestFirst(app)
-	if id != 0 {
-		i := slices.IndexFunc(history, func(h v1alpha1.HistoryEntry) bool { return h.ID == id })
-		switch {
-		case i < 0:
-			return v1alpha1.HistoryEntry{}, fmt.Errorf("%w: no history entry %d (see ferry app history)", errNoRollback, id)
-		case history[i].Result != succeeded:
-			return v1alpha1.HistoryEntry{}, fmt.Errorf("%w: history entry %d (revision %s) is %s, not %s",
-				errNoRollback, id, short(history[i].Revision), history[i].Result, succeeded)
-		}
-		return history[i], nil
-	}
-	current := app.Status.Sync.Revision
-	for _, h := range history {
-		if h.Result == succeeded && h.Revision != current {
-			return h, nil
-		}
-	}
-	return v1alpha1.HistoryEntry{}, fmt.Errorf("%w: no successful sync of a revision other than the current %s in the history",
-		errNoRollback, cmp.Or(short(current), "(none)"))
 }

@@ -226,8 +226,7 @@ func (p *Panel) appPage(w http.ResponseWriter, r *http.Request) error {
 	if page.Objects, err = p.opts.Apps.Objects(r.Context(), app); err != nil {
 		page.ObjectsError = err.Error()
 	}
-	page.History = slices.Clone(app.Status.History)
-	slices.Reverse(page.History)
+	page.History = delivery.HistoryNewestFirst(app)
 	if p.opts.Releases != nil {
 		rels, err := p.opts.Releases.FindReleases(r.Context(), release.Filter{Application: app.Name,
 			Environment: environment(app), Limit: 20})
@@ -293,21 +292,21 @@ func (p *Panel) appDiff(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// syncRequest is the value of a sync request annotation: the time, unique per request.
-func syncRequest() string { return time.Now().UTC().Format(time.RFC3339Nano) }
-
 func (p *Panel) appURL(r *http.Request) string {
 	return "/apps/" + url.PathEscape(r.PathValue("namespace")) + "/" + url.PathEscape(r.PathValue("name"))
 }
 
-// appSync asks the delivery engine for a sync now, as `ferry app sync` does.
+// appSync asks the delivery engine for a sync now, as `ferry app sync` does, and refuses a
+// suspended Application as it does.
 func (p *Panel) appSync(w http.ResponseWriter, r *http.Request) error {
-	if _, err := p.load(r); err != nil {
+	app, err := p.load(r)
+	if err != nil {
 		return err
 	}
-	err := p.opts.Apps.Patch(r.Context(), r.PathValue("namespace"), r.PathValue("name"), map[string]any{
-		"metadata": map[string]any{"annotations": map[string]any{v1alpha1.AnnotationSyncRequested: syncRequest()}}})
-	if err != nil {
+	if app.Spec.Suspend {
+		return fmt.Errorf("%w: application %s %w; resume it first", errConflict, app.Name, delivery.ErrSuspended)
+	}
+	if err := p.opts.Apps.Patch(r.Context(), app.Namespace, app.Name, delivery.SyncPatch(delivery.SyncRequest())); err != nil {
 		return err
 	}
 	return redirectBack(w, r, p.appURL(r))
@@ -321,25 +320,14 @@ func (p *Panel) appRollback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, err := strconv.ParseInt(r.PostFormValue("history"), 10, 64)
+	if err != nil || id < 1 {
+		return fmt.Errorf("%w: history entry %q is not a positive number", errBadRequest, r.PostFormValue("history"))
+	}
+	target, err := delivery.RollbackTarget(app, id)
 	if err != nil {
-		return fmt.Errorf("%w: history entry %q is not a number", errBadRequest, r.PostFormValue("history"))
+		return fmt.Errorf("%w: application %s: %w", errConflict, app.Name, err)
 	}
-	if app.Spec.Suspend {
-		return fmt.Errorf("%w: %s is suspended; resume it, then roll back", errConflict, app.Name)
-	}
-	i := slices.IndexFunc(app.Status.History, func(h v1alpha1.HistoryEntry) bool { return h.ID == id })
-	if i < 0 {
-		return fmt.Errorf("%w: no history entry %d", errNotFound, id)
-	}
-	if h := app.Status.History[i]; h.Result != string(release.ResultSucceeded) {
-		return fmt.Errorf("%w: history entry %d (%s) %s; only a successful sync can be rolled back to",
-			errConflict, id, shortSHA(h.Revision), h.Result)
-	}
-	err = p.opts.Apps.Patch(r.Context(), app.Namespace, app.Name, map[string]any{
-		"metadata": map[string]any{"annotations": map[string]any{
-			v1alpha1.AnnotationRollbackTo:    app.Status.History[i].Revision,
-			v1alpha1.AnnotationSyncRequested: syncRequest(),
-		}}})
+	err = p.opts.Apps.Patch(r.Context(), app.Namespace, app.Name, delivery.RollbackPatch(target.Revision, delivery.SyncRequest()))
 	if err != nil {
 		return err
 	}
@@ -348,14 +336,11 @@ func (p *Panel) appRollback(w http.ResponseWriter, r *http.Request) error {
 
 // appResume resumes a suspended Application and ends a rollback pin, as `ferry app resume`.
 func (p *Panel) appResume(w http.ResponseWriter, r *http.Request) error {
-	if _, err := p.load(r); err != nil {
+	app, err := p.load(r)
+	if err != nil {
 		return err
 	}
-	err := p.opts.Apps.Patch(r.Context(), r.PathValue("namespace"), r.PathValue("name"), map[string]any{
-		"spec":     map[string]any{"suspend": false},
-		"metadata": map[string]any{"annotations": map[string]any{v1alpha1.AnnotationRollbackTo: nil}},
-	})
-	if err != nil {
+	if err := p.opts.Apps.Patch(r.Context(), app.Namespace, app.Name, delivery.ResumePatch()); err != nil {
 		return err
 	}
 	return redirectBack(w, r, p.appURL(r))
