@@ -2,11 +2,9 @@ package panel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,7 +121,7 @@ func (p *Panel) settingsData(r *http.Request) (settingsPage, error) {
 		if err != nil {
 			return page, err
 		}
-		base := p.dsnBase(r)
+		base := web.DSNBase(p.opts.Settings.DSNBase, r)
 		for _, pr := range projects {
 			keys, err := store.ProjectKeys(ctx, pr.ID)
 			if err != nil {
@@ -152,23 +150,10 @@ func (p *Panel) settingsData(r *http.Request) (settingsPage, error) {
 	return page, nil
 }
 
-// dsnBase is where SDKs reach this server: SettingsOptions.DSNBase, else the scheme and
-// host of the request, as the API does.
-func (p *Panel) dsnBase(r *http.Request) *url.URL {
-	if b := p.opts.Settings.DSNBase; b != nil {
-		return b
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return &url.URL{Scheme: scheme, Host: r.Host}
-}
-
 // testFlash is the outcome of a channel test as the redirect's query reports it. The query
 // is anyone's to write, so only a configured channel and a known status are shown, and the
 // detail comes from the store: the test notification's error, which the receiver redacted
-// and scrubError trims further.
+// and the page shortens.
 func (p *Panel) testFlash(r *http.Request, channels []notify.ChannelInfo) *settingsFlash {
 	q := r.URL.Query()
 	channel := q.Get("tested")
@@ -189,7 +174,7 @@ func (p *Panel) testFlash(r *http.Request, channels []notify.ChannelInfo) *setti
 	if id, err := strconv.ParseInt(q.Get("notification"), 10, 64); err == nil && id > 0 {
 		n, err := p.opts.Settings.Notify.Get(r.Context(), id)
 		if err == nil && n.Channel == channel && n.Event.Type == notify.EventTest && n.LastError != "" {
-			f.Detail = scrubError(n.LastError)
+			f.Detail = truncate(300, n.LastError)
 		}
 	}
 	return f
@@ -215,31 +200,6 @@ func (p *Panel) channelTest(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, "/settings?"+q.Encode()+"#channels", http.StatusSeeOther)
 	return nil
-}
-
-var (
-	errorURL   = regexp.MustCompile(`[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>]+`)
-	errorToken = regexp.MustCompile(`[A-Za-z0-9_\-:]{24,}`)
-)
-
-// scrubError shortens a delivery error for the page and takes out what could still be a
-// secret though the receiver redacted it: URLs keep their scheme and host, and long words
-// with digits in them, as tokens are, go.
-func scrubError(s string) string {
-	s = errorURL.ReplaceAllStringFunc(s, func(raw string) string {
-		u, err := url.Parse(raw)
-		if err != nil || u.Host == "" {
-			return "[url]"
-		}
-		return u.Scheme + "://" + u.Hostname() + "/…"
-	})
-	s = errorToken.ReplaceAllStringFunc(s, func(word string) string {
-		if strings.ContainsAny(word, "0123456789") {
-			return "[redacted]"
-		}
-		return word
-	})
-	return truncate(300, s)
 }
 
 // projectCreate is POST /settings/projects: name and an optional rate limit (events a
@@ -297,7 +257,7 @@ func (p *Panel) apiKeyCreate(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	scope, err := apikey.ParseScope(r.PostFormValue("scope"))
 	if err != nil {
-		return apiKeyError(err)
+		return err
 	}
 	var expires *time.Time
 	if raw := strings.TrimSpace(r.PostFormValue("expires_days")); raw != "" {
@@ -313,7 +273,7 @@ func (p *Panel) apiKeyCreate(w http.ResponseWriter, r *http.Request) error {
 	secret, hash, prefix := apikey.Generate()
 	k, err := p.opts.Settings.Keys.CreateAPIKey(r.Context(), name, []apikey.Scope{scope}, hash, prefix, expires)
 	if err != nil {
-		return apiKeyError(err)
+		return err
 	}
 	u, _ := auth.UserFrom(r.Context())
 	p.log.InfoContext(r.Context(), "panel: API key created", "user", u.Name, "key", k.ID, "prefix", k.Prefix,
@@ -332,20 +292,9 @@ func (p *Panel) apiKeyCreate(w http.ResponseWriter, r *http.Request) error {
 func (p *Panel) apiKeyRevoke(w http.ResponseWriter, r *http.Request) error {
 	k, err := p.opts.Settings.Keys.RevokeAPIKey(r.Context(), r.PathValue("ref"))
 	if err != nil {
-		return apiKeyError(err)
+		return err
 	}
 	u, _ := auth.UserFrom(r.Context())
 	p.log.InfoContext(r.Context(), "panel: API key revoked", "user", u.Name, "key", k.ID, "prefix", k.Prefix)
 	return redirectBack(w, r, "/settings#apikeys")
-}
-
-// apiKeyError gives the apikey package's errors the panel's statuses.
-func apiKeyError(err error) error {
-	switch {
-	case errors.Is(err, apikey.ErrInvalid):
-		return fmt.Errorf("%w: %w", errBadRequest, err)
-	case errors.Is(err, apikey.ErrNotFound):
-		return fmt.Errorf("%w: %w", errNotFound, err)
-	}
-	return err
 }

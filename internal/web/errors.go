@@ -267,9 +267,13 @@ type projectKeyJSON struct {
 	DSN string `json:"dsn"`
 }
 
-func (s *server) dsnBase(r *http.Request) *url.URL {
-	if b := s.opts.Errors.DSNBase; b != nil {
-		return b
+func (s *server) dsnBase(r *http.Request) *url.URL { return DSNBase(s.opts.Errors.DSNBase, r) }
+
+// DSNBase is where SDKs reach this server, for the DSNs shown: configured when set, else the
+// scheme and host r came to.
+func DSNBase(configured *url.URL, r *http.Request) *url.URL {
+	if configured != nil {
+		return configured
 	}
 	scheme := "http"
 	if r.TLS != nil {

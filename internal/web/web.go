@@ -205,10 +205,10 @@ func StatusOf(err error) int {
 	}
 	switch {
 	case errors.Is(err, release.ErrNotFound), errors.Is(err, incident.ErrNotFound), errors.Is(err, errtrack.ErrNotFound),
-		errors.Is(err, auth.ErrNotFound), errors.Is(err, errNoRoute):
+		errors.Is(err, auth.ErrNotFound), errors.Is(err, apikey.ErrNotFound), errors.Is(err, errNoRoute):
 		return http.StatusNotFound
 	case errors.Is(err, release.ErrInvalid), errors.Is(err, incident.ErrInvalid), errors.Is(err, errtrack.ErrInvalid),
-		errors.Is(err, auth.ErrInvalid), errors.Is(err, errBadRequest):
+		errors.Is(err, auth.ErrInvalid), errors.Is(err, apikey.ErrInvalid), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, release.ErrConflict), errors.Is(err, incident.ErrConflict), errors.Is(err, errtrack.ErrConflict),
 		errors.Is(err, auth.ErrConflict):
