@@ -16,6 +16,7 @@ import (
 	"github.com/ferrycd/ferry/api/v1alpha1"
 	"github.com/ferrycd/ferry/internal/auth"
 	"github.com/ferrycd/ferry/internal/delivery"
+	"github.com/ferrycd/ferry/internal/delivery/source"
 	"github.com/ferrycd/ferry/internal/notify"
 	"github.com/ferrycd/ferry/internal/release"
 )
@@ -67,7 +68,9 @@ type appRow struct {
 	Namespace, Name, Environment string
 	Sync                         v1alpha1.SyncState
 	Health                       v1alpha1.HealthState
-	Revision, RepoURL            string
+	Revision                     string
+	// RepoURL is the source repository without the credentials a URL may carry.
+	RepoURL string
 	// CommitURL is the revision's page on the git host, when the repository URL names one.
 	CommitURL         string
 	Suspended, Pinned bool
@@ -77,9 +80,9 @@ type appRow struct {
 
 func rowOf(a *v1alpha1.Application) appRow {
 	r := appRow{Namespace: a.Namespace, Name: a.Name, Environment: environment(a), Sync: a.Status.Sync.Status,
-		Health: a.Status.Health.Status, Revision: a.Status.Sync.Revision, RepoURL: a.Spec.Source.RepoURL,
+		Health: a.Status.Health.Status, Revision: a.Status.Sync.Revision, RepoURL: source.RedactURL(a.Spec.Source.RepoURL),
 		Suspended: a.Spec.Suspend, Pinned: a.Annotations[v1alpha1.AnnotationRollbackTo] != ""}
-	r.CommitURL = commitURL(r.RepoURL, r.Revision)
+	r.CommitURL = commitURL(a.Spec.Source.RepoURL, r.Revision)
 	if n := len(a.Status.History); n > 0 {
 		r.Last = &a.Status.History[n-1]
 	}

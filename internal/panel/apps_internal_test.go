@@ -1,6 +1,11 @@
 package panel
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/ferrycd/ferry/api/v1alpha1"
+)
 
 func TestCommitURL(t *testing.T) {
 	const sha = "5a03679905496d9c6e33f918c3be83f68e69ed25"
@@ -21,5 +26,24 @@ func TestCommitURL(t *testing.T) {
 	}
 	if got := commitURL("https://github.com/acme/shop", "main"); got != "" {
 		t.Errorf("a branch name got a commit link %q", got)
+	}
+}
+
+// TestRowHidesRepoCredentials: a repository URL may carry a token; the row the list and the
+// app page show, commit link included, must not.
+func TestRowHidesRepoCredentials(t *testing.T) {
+	const canary = "CANARY-git-token-93e1"
+	for _, repo := range []string{"https://" + canary + "@github.com/acme/shop.git",
+		"https://x-access-token:" + canary + "@github.com/acme/shop.git"} {
+		app := &v1alpha1.Application{}
+		app.Spec.Source.RepoURL = repo
+		app.Status.Sync.Revision = "5a03679905496d9c6e33f918c3be83f68e69ed25"
+		r := rowOf(app)
+		if strings.Contains(r.RepoURL, canary) || strings.Contains(r.CommitURL, canary) {
+			t.Errorf("row of %s shows the token: %q, %q", repo, r.RepoURL, r.CommitURL)
+		}
+		if r.CommitURL != "https://github.com/acme/shop/commit/"+app.Status.Sync.Revision {
+			t.Errorf("commit link = %q", r.CommitURL)
+		}
 	}
 }

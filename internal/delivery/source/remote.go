@@ -107,7 +107,7 @@ func (r remote) mirrorName() string {
 
 // redactURL hides the userinfo of a URL that parseRemote rejected, for the error saying
 // so. Not knowing how the URL is malformed, it hides everything before the last "@".
-func redactURL(raw string) string {
+func RedactURL(raw string) string {
 	at := strings.LastIndex(raw, "@")
 	if at < 0 {
 		return raw

@@ -122,7 +122,7 @@ func FuzzParseRemote(f *testing.F) {
 		if len(secret) < 8 || strings.Count(raw, secret) != 1 {
 			return // too short to tell from the rest of the URL
 		}
-		shown := []string{redactURL(raw), r.url, r.key, r.redacted}
+		shown := []string{RedactURL(raw), r.url, r.key, r.redacted}
 		if err != nil {
 			shown = append(shown, err.Error())
 		}

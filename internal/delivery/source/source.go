@@ -188,7 +188,7 @@ func (m *Mirrors) Fetch(ctx context.Context, req Request) (Artifact, error) {
 	rev := normalizeRevision(req.Revision)
 	r, err := parseRemote(req.RepoURL)
 	if err != nil {
-		return Artifact{}, fmt.Errorf("fetch %s@%s: %w", redactURL(req.RepoURL), revisionName(rev), err)
+		return Artifact{}, fmt.Errorf("fetch %s@%s: %w", RedactURL(req.RepoURL), revisionName(rev), err)
 	}
 	fail := func(err error) (Artifact, error) {
 		return Artifact{}, fmt.Errorf("fetch %s@%s: %w", r.redacted, revisionName(rev), err)
