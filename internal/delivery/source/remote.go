@@ -105,8 +105,9 @@ func (r remote) mirrorName() string {
 	return hex.EncodeToString(sum[:16]) + ".git"
 }
 
-// redactURL hides the userinfo of a URL that parseRemote rejected, for the error saying
-// so. Not knowing how the URL is malformed, it hides everything before the last "@".
+// RedactURL hides the userinfo of a repository URL, which may hold a token, wherever the URL
+// is shown: in the error saying parseRemote rejected it, or in the panel. Not knowing how the
+// URL may be malformed, it hides everything before the last "@".
 func RedactURL(raw string) string {
 	at := strings.LastIndex(raw, "@")
 	if at < 0 {
