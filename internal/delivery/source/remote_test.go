@@ -98,7 +98,7 @@ func TestValidateRevision(t *testing.T) {
 }
 
 // FuzzParseRemote checks that a password written into a URL never comes out of
-// parseRemote, nor out of redactURL, which Fetch uses for URLs parseRemote rejects.
+// parseRemote, nor out of RedactURL, which Fetch uses for URLs parseRemote rejects.
 func FuzzParseRemote(f *testing.F) {
 	for _, seed := range []string{
 		"https://user:password1@github.com/org/repo.git",
