@@ -39,19 +39,24 @@ password is read from stdin with --password-stdin, or generated and printed once
 	return cmd
 }
 
-// password reads a password from stdin with --password-stdin, or generates one. It
-// reports whether it generated it, so that the caller prints it, once.
-func password(cmd *cobra.Command, fromStdin bool) (string, bool, error) {
-	if !fromStdin {
+// password reads a password from stdin with --password-stdin, or generates one, and returns
+// its hash, with the password to print once when it was generated ("" when it was read).
+func password(cmd *cobra.Command, fromStdin bool) (hash []byte, generated string, err error) {
+	var pw string
+	if fromStdin {
+		line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return nil, "", fmt.Errorf("read password from stdin: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	} else {
 		raw := make([]byte, 18)
 		_, _ = rand.Read(raw)
-		return base64.RawURLEncoding.EncodeToString(raw), true, nil
+		pw = base64.RawURLEncoding.EncodeToString(raw)
+		generated = pw
 	}
-	line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
-	if err != nil && err != io.EOF {
-		return "", false, fmt.Errorf("read password from stdin: %w", err)
-	}
-	return strings.TrimRight(line, "\r\n"), false, nil
+	hash, err = auth.HashPassword(pw)
+	return hash, generated, err
 }
 
 func newUserCreateCmd(e *env, open apiKeyStore) *cobra.Command {
@@ -71,11 +76,7 @@ func newUserCreateCmd(e *env, open apiKeyStore) *cobra.Command {
 			if err := auth.ValidateName(args[0]); err != nil {
 				return err
 			}
-			pw, generated, err := password(cmd, fromStdin)
-			if err != nil {
-				return err
-			}
-			hash, err := auth.HashPassword(pw)
+			hash, generated, err := password(cmd, fromStdin)
 			if err != nil {
 				return err
 			}
@@ -84,8 +85,8 @@ func newUserCreateCmd(e *env, open apiKeyStore) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if generated {
-					if _, err := fmt.Fprintln(e.stdout, pw); err != nil {
+				if generated != "" {
+					if _, err := fmt.Fprintln(e.stdout, generated); err != nil {
 						return err
 					}
 				}
@@ -137,11 +138,7 @@ func newUserPasswdCmd(e *env, open apiKeyStore) *cobra.Command {
 		Short: "Set a user's password and end their sessions; a generated one goes to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pw, generated, err := password(cmd, fromStdin)
-			if err != nil {
-				return err
-			}
-			hash, err := auth.HashPassword(pw)
+			hash, generated, err := password(cmd, fromStdin)
 			if err != nil {
 				return err
 			}
@@ -149,8 +146,8 @@ func newUserPasswdCmd(e *env, open apiKeyStore) *cobra.Command {
 				if err := db.SetUserPassword(cmd.Context(), args[0], hash); err != nil {
 					return err
 				}
-				if generated {
-					if _, err := fmt.Fprintln(e.stdout, pw); err != nil {
+				if generated != "" {
+					if _, err := fmt.Fprintln(e.stdout, generated); err != nil {
 						return err
 					}
 				}
