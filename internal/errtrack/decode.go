@@ -390,19 +390,35 @@ type wireEvent struct {
 // than failing the event; only a payload that is not a JSON object is an error, wrapping
 // ErrInvalid. A missing or malformed event_id is replaced by a new one. DecodeEvent does
 // not trim: call Normalize.
+//
+// Most payloads are read in one pass (decodeFast); those in a form it does not take are
+// read again by encoding/json and the lenient UnmarshalJSON methods, to the same Event.
 func DecodeEvent(payload []byte) (Event, error) {
+	e, err := decodeEvent(payload, true)
+	if err == nil && e.EventID == "" {
+		e.EventID = NewEventID()
+	}
+	return e, err
+}
+
+// decodeEvent is DecodeEvent without the new event id: the EventID is empty when the
+// payload has no valid one. fast false skips decodeFast, for tests to compare the two.
+func decodeEvent(payload []byte, fast bool) (Event, error) {
 	if firstByte(payload) != '{' {
 		return Event{}, fmt.Errorf("event: %w: not a JSON object", ErrInvalid)
 	}
 	var w wireEvent
 	var cuts []Cut
-	if err := json.Unmarshal(payload, &w); err != nil {
-		var te *json.UnmarshalTypeError
-		if !errors.As(err, &te) {
-			return Event{}, fmt.Errorf("event: %w: %w", ErrInvalid, err)
+	if !fast || !w.decodeFast(payload) {
+		w = wireEvent{}
+		if err := json.Unmarshal(payload, &w); err != nil {
+			var te *json.UnmarshalTypeError
+			if !errors.As(err, &te) {
+				return Event{}, fmt.Errorf("event: %w: %w", ErrInvalid, err)
+			}
+			// encoding/json carries on past a field of the wrong type and reports the first.
+			cuts = append(cuts, Cut{Field: strings.TrimPrefix(te.Field, "Event."), Reason: CutInvalid})
 		}
-		// encoding/json carries on past a field of the wrong type and reports the first.
-		cuts = append(cuts, Cut{Field: strings.TrimPrefix(te.Field, "Event."), Reason: CutInvalid})
 	}
 	e := w.Event
 	e.Size = len(payload)
@@ -419,7 +435,7 @@ func DecodeEvent(payload []byte) (Event, error) {
 		if e.EventID != "" {
 			e.Cuts = append(e.Cuts, Cut{Field: "event_id", Reason: CutInvalid})
 		}
-		e.EventID = NewEventID()
+		e.EventID = ""
 	}
 	if len(w.Timestamp) > 0 && string(w.Timestamp) != "null" {
 		ts, ok := parseTimestamp(w.Timestamp)
@@ -534,6 +550,9 @@ func mergeLogEntries(entries ...*LogEntry) *LogEntry {
 func parseLevel(raw json.RawMessage) Level {
 	switch firstByte(raw) {
 	case '"':
+		if t, ok := plainString(raw); ok {
+			return normalizeLevel(Level(t)) // keeps nothing of t: no copy
+		}
 		var s string
 		_ = json.Unmarshal(raw, &s)
 		return normalizeLevel(Level(s))
@@ -577,17 +596,23 @@ func normalizeLevel(l Level) Level {
 // parseTimestamp reads RFC 3339 (a missing zone is UTC), or Unix seconds as a number or a
 // string.
 func parseTimestamp(raw json.RawMessage) (time.Time, bool) {
-	var s string
 	switch firstByte(raw) {
 	case '"':
+		if t, ok := plainString(raw); ok {
+			return parseTimestampText(string(t)) // keeps nothing of t: no copy
+		}
+		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return time.Time{}, false
 		}
+		return parseTimestampText(s)
 	case 0, 'n', '{', '[', 't', 'f':
 		return time.Time{}, false
-	default:
-		s = string(raw)
 	}
+	return parseTimestampText(string(raw))
+}
+
+func parseTimestampText(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -642,9 +667,8 @@ func lenientString(raw json.RawMessage) string {
 	case 0, 'n':
 		return ""
 	case '"':
-		// Most strings have no escapes: skip encoding/json's second pass over them.
-		if t := bytes.TrimSpace(raw); len(t) >= 2 && bytes.IndexByte(t, '\\') < 0 && utf8.Valid(t) {
-			return string(t[1 : len(t)-1])
+		if t, ok := plainString(raw); ok {
+			return string(t)
 		}
 		var s string
 		_ = json.Unmarshal(raw, &s)
@@ -657,6 +681,17 @@ func lenientString(raw json.RawMessage) string {
 		return validUTF8(buf.String())
 	}
 	return validUTF8(string(bytes.TrimSpace(raw)))
+}
+
+// plainString returns the text of a JSON string without escapes, of valid UTF-8: most
+// strings, whose text is the bytes between the quotes, with no need for encoding/json's
+// second pass over them.
+func plainString(raw json.RawMessage) ([]byte, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) < 2 || bytes.IndexByte(t, '\\') >= 0 || !utf8.Valid(t) {
+		return nil, false
+	}
+	return t[1 : len(t)-1], true
 }
 
 // validUTF8 replaces each byte that is not UTF-8 with U+FFFD, as encoding/json does when
@@ -734,7 +769,8 @@ func isHex(c byte) bool {
 // list types and Frame try them first, since one pass of encoding/json over a whole
 // exception is several times faster than the lenient path's field-by-field decoding; on
 // any type error they decode that part again leniently. Both paths yield the same values
-// for the same input.
+// for the same input. DecodeEvent's decodeFast reads these shapes too, without
+// encoding/json, and takes their member names from them (jsonNames).
 type (
 	strictFrame Frame // Frame without its UnmarshalJSON
 

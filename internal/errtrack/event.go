@@ -33,8 +33,9 @@ const (
 )
 
 // Event is one error event as the Sentry SDKs send it, in Sentry's canonical shape: what
-// json.Marshal writes DecodeEvent reads back unchanged. Only what Ferry shows or groups
-// on is typed; contexts, extra data, request bodies and the like are kept as raw JSON.
+// MarshalEvent (or json.Marshal, which writes the same bytes) writes DecodeEvent reads
+// back unchanged. Only what Ferry shows or groups on is typed; contexts, extra data,
+// request bodies and the like are kept as raw JSON.
 type Event struct {
 	// EventID is 32 lowercase hex digits.
 	EventID string `json:"event_id"`
