@@ -133,7 +133,7 @@ func (g *groupCommitter) commit(group []*groupWrite) {
 	}
 	results := make([]error, len(live))
 	for i, w := range live {
-		if results[i], err = savepoint(tx, w.run); err != nil {
+		if results[i], err = g.db.savepoint(tx, w.run); err != nil {
 			// SQLite ended the transaction (some errors roll it all back) or cannot undo
 			// this write: drop it, and store every other write again on its own. Those
 			// before this one had changes that will now never commit; those after have not
@@ -179,18 +179,26 @@ func (g *groupCommitter) alone(w *groupWrite) error {
 	return g.db.inTx(context.WithoutCancel(w.ctx), true, w.run)
 }
 
+// The statements of savepoint, prepared once on SQLite (see hot).
+var (
+	qSavepoint           = hot(`SAVEPOINT ferry_write`)
+	qRollbackToSavepoint = hot(`ROLLBACK TO ferry_write`)
+	qReleaseSavepoint    = hot(`RELEASE ferry_write`)
+)
+
 // savepoint runs fn inside a savepoint of tx and rolls its changes back if it fails. It
 // returns fn's error, and separately an error that leaves tx unusable.
-func savepoint(tx *sql.Tx, fn func(*sql.Tx) error) (fnErr, txErr error) {
-	if _, err := tx.Exec(`SAVEPOINT ferry_write`); err != nil {
+func (db *DB) savepoint(tx *sql.Tx, fn func(*sql.Tx) error) (fnErr, txErr error) {
+	ctx := context.Background()
+	if _, err := db.exec(ctx, tx, qSavepoint); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", err)
 	}
 	if fnErr = fn(tx); fnErr != nil {
-		if _, err := tx.Exec(`ROLLBACK TO ferry_write`); err != nil {
+		if _, err := db.exec(ctx, tx, qRollbackToSavepoint); err != nil {
 			return fnErr, fmt.Errorf("roll back to savepoint: %w", err)
 		}
 	}
-	if _, err := tx.Exec(`RELEASE ferry_write`); err != nil {
+	if _, err := db.exec(ctx, tx, qReleaseSavepoint); err != nil {
 		return fnErr, fmt.Errorf("release savepoint: %w", err)
 	}
 	return fnErr, nil

@@ -192,3 +192,28 @@ func TestGroupCommitAfterClose(t *testing.T) {
 		t.Errorf("write after Close = %v, want %v", err, errClosed)
 	}
 }
+
+// TestHotStatementsOnANewConnection: the writer's prepared statements are prepared again
+// on a connection that replaces the one they were prepared on.
+func TestHotStatementsOnANewConnection(t *testing.T) {
+	db := groupDB(t)
+	if len(db.prepared) == 0 || len(db.prepared) != len(hotQueries) {
+		t.Fatalf("%d statements prepared, want the %d hot ones", len(db.prepared), len(hotQueries))
+	}
+	// Closing the idle writer connection makes the next write open another.
+	db.write.SetMaxIdleConns(0)
+	db.write.SetMaxIdleConns(1)
+	if db.write.Stats().MaxIdleClosed == 0 {
+		t.Fatal("the writer's connection is still open")
+	}
+	err := db.inTx(t.Context(), true, func(tx *sql.Tx) error {
+		_, err := db.savepoint(tx, func(tx *sql.Tx) error { return insertKey("k")(t.Context(), tx) })
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := storedKeys(t, db); !keys["k"] {
+		t.Errorf("stored %v, want k", keys)
+	}
+}

@@ -44,6 +44,41 @@ const (
 // orders the two). IngestEvent tries once more, and then finds the duplicate.
 var errEventRace = errors.New("event stored concurrently")
 
+// The statements of an ingest and of an issue's update, prepared once on SQLite (see hot).
+// They run in write transactions only.
+var (
+	qEventIssue             = hot(`SELECT issue_id FROM error_events WHERE project_id = ? AND event_id = ?`)
+	qIssueByID              = hot(`SELECT ` + issueColumns + ` FROM issues WHERE id = ?`)
+	qIssueHeadByFingerprint = hot(`SELECT id, version, window_start, window_count FROM issues
+		WHERE project_id = ? AND fingerprint = ?`)
+	qIssueDoc    = hot(`SELECT doc FROM issues WHERE id = ?`)
+	qInsertIssue = hot(`INSERT INTO issues (project_id, fingerprint, status, level, title, culprit,
+		first_seen, last_seen, count, users_affected, first_release, last_release, resolved_in, window_start, window_count,
+		doc, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`)
+	qUpdateIssue = hot(`UPDATE issues SET status = ?, level = ?, title = ?, culprit = ?,
+		first_seen = ?, last_seen = ?, count = ?, users_affected = ?, first_release = ?, last_release = ?, resolved_in = ?,
+		window_start = ?, window_count = ?, doc = ?, version = ? WHERE id = ?`)
+	qAddIssueUser = hot(`INSERT INTO issue_users (issue_id, user_key) VALUES (?, ?)
+		ON CONFLICT (issue_id, user_key) DO NOTHING`)
+	qInsertErrorEvent = hot(`INSERT INTO error_events
+		(project_id, issue_id, event_id, received_at, release, environment, doc) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (project_id, event_id) DO NOTHING RETURNING id`)
+	qCountPerRelease = hot(`INSERT INTO issue_releases
+		(issue_id, release, environment, count, first_seen, last_seen) VALUES (?, ?, ?, 1, ?, ?)
+		ON CONFLICT (issue_id, release, environment) DO UPDATE SET count = issue_releases.count + 1,
+			first_seen = CASE WHEN excluded.first_seen < issue_releases.first_seen
+				THEN excluded.first_seen ELSE issue_releases.first_seen END,
+			last_seen = CASE WHEN excluded.last_seen > issue_releases.last_seen
+				THEN excluded.last_seen ELSE issue_releases.last_seen END`)
+	qCountPerHour = hot(`INSERT INTO issue_hours (issue_id, hour, count) VALUES (?, ?, 1)
+		ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hours.count + 1`)
+	qDeployOrder = hot(`SELECT MAX(id) FROM releases
+		WHERE application = ? AND environment = ? AND LOWER(revision) LIKE ? AND result = ?`)
+	qReleaseOfEvent = hot(`SELECT ` + releaseColumns + ` FROM releases
+		WHERE application = ? AND environment IN (?) AND LOWER(revision) LIKE ?
+		ORDER BY CASE WHEN result = ? THEN 0 ELSE 1 END, id DESC LIMIT 1`)
+)
+
 // CreateProject validates p and stores it, setting its ID and creation time, with a first
 // key, labelled "default". A name another project has is an error wrapping
 // errtrack.ErrConflict.
@@ -293,6 +328,9 @@ type issueRow struct {
 	issue       errtrack.Issue
 	windowStart *time.Time
 	windowCount int64
+	// version is the random token written with the document (see issueMemo); zero when
+	// the row was read without it.
+	version int64
 }
 
 // IngestEvent groups e, which the caller has normalized, into its project's issue and stores
@@ -312,15 +350,19 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 		e.Timestamp = now
 	}
 	e.Timestamp = storedTime(e.Timestamp)
-	doc, err := json.Marshal(e)
+	doc, err := errtrack.MarshalEvent(e)
 	if err != nil {
 		return errtrack.Outcome{}, fmt.Errorf("ingest event %s: document: %w", e.EventID, err)
 	}
+	// Grouping reads the whole event; it runs here, beside the other ingests, rather than
+	// in the transaction, which waits its turn for the one writer. fresh is the issue the
+	// event opens if its fingerprint is new.
+	fresh := errtrack.NewIssue(projectID, e)
 	var out errtrack.Outcome
 	for range 2 {
 		err = db.inGroupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
-			out, err = db.ingest(ctx, tx, projectID, e, string(doc), now, opts)
+			out, err = db.ingest(ctx, tx, e, fresh, string(doc), now, opts)
 			return err
 		})
 		if !errors.Is(err, errEventRace) {
@@ -337,30 +379,29 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 }
 
 // ingest is IngestEvent's transaction.
-func (db *DB) ingest(ctx context.Context, tx *sql.Tx, projectID int64, e errtrack.Event, doc string, now time.Time,
-	opts errtrack.IngestOptions) (errtrack.Outcome, error) {
-	fingerprint, _ := errtrack.Fingerprint(e)
+func (db *DB) ingest(ctx context.Context, tx *sql.Tx, e errtrack.Event, fresh errtrack.Issue, doc string,
+	now time.Time, opts errtrack.IngestOptions) (errtrack.Outcome, error) {
+	projectID, fingerprint := fresh.ProjectID, fresh.Fingerprint
 	if err := db.dialect.lockKey(ctx, tx, issueLockKey(projectID, fingerprint)); err != nil {
 		return errtrack.Outcome{}, err
 	}
 	// A resent event is found before anything changes. The lock above makes this check
 	// final for an event resent with its fingerprint, which is the rule.
 	var dupOf int64
-	err := tx.QueryRowContext(ctx, db.dialect.q(`SELECT issue_id FROM error_events WHERE project_id = ? AND event_id = ?`),
-		projectID, e.EventID).Scan(&dupOf)
+	err := db.queryRow(ctx, tx, qEventIssue, projectID, e.EventID).Scan(&dupOf)
 	switch {
 	case err == nil:
-		row, err := db.issueRowWhere(ctx, tx, `id = ?`, dupOf)
+		row, err := issueRowOf(db.queryRow(ctx, tx, qIssueByID, dupOf))
 		return errtrack.Outcome{Issue: row.issue, Kind: errtrack.KindDuplicate}, err
 	case !errors.Is(err, sql.ErrNoRows):
 		return errtrack.Outcome{}, err
 	}
 
-	row, err := db.issueRowWhere(ctx, tx, `project_id = ? AND fingerprint = ?`, projectID, fingerprint)
+	row, err := db.issueByFingerprint(ctx, tx, projectID, fingerprint)
 	var out errtrack.Outcome
 	switch {
 	case errors.Is(err, errtrack.ErrNotFound):
-		row = issueRow{issue: errtrack.NewIssue(projectID, e)}
+		row = issueRow{issue: fresh}
 		out.Kind = errtrack.KindNew
 	case err != nil:
 		return errtrack.Outcome{}, err
@@ -390,7 +431,7 @@ func (db *DB) ingest(ctx context.Context, tx *sql.Tx, projectID int64, e errtrac
 
 	user := errtrack.UserKey(e)
 	if out.Kind == errtrack.KindNew {
-		if row.issue.ID, err = db.insertIssue(ctx, tx, row); err != nil {
+		if err = db.insertIssue(ctx, tx, &row); err != nil {
 			return errtrack.Outcome{}, err
 		}
 		if _, err := db.addIssueUser(ctx, tx, row.issue.ID, user); err != nil {
@@ -404,18 +445,14 @@ func (db *DB) ingest(ctx context.Context, tx *sql.Tx, projectID int64, e errtrac
 		if added {
 			row.issue.UsersAffected++
 		}
-		if err := db.updateIssue(ctx, tx, row); err != nil {
+		if err := db.updateIssue(ctx, tx, &row); err != nil {
 			return errtrack.Outcome{}, err
 		}
 	}
 	out.Issue = row.issue
 
 	var eventID int64
-	err = tx.QueryRowContext(ctx, db.dialect.q(`INSERT INTO error_events
-		(project_id, issue_id, event_id, received_at, release, environment, doc) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (project_id, event_id) DO NOTHING RETURNING id`),
-		projectID, row.issue.ID, e.EventID, db.dialect.time(now), storedText(e.Release), storedText(e.Environment), doc,
-	).Scan(&eventID)
+	err = db.queryRow(ctx, tx, qInsertErrorEvent, projectID, row.issue.ID, e.EventID, db.dialect.time(now), storedText(e.Release), storedText(e.Environment), doc).Scan(&eventID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return errtrack.Outcome{}, errEventRace
 	}
@@ -489,9 +526,7 @@ func (db *DB) regressed(ctx context.Context, tx *sql.Tx, is errtrack.Issue, e er
 		var id sql.NullInt64
 		// IDs grow in deploy order, and a rollback is a new release: the latest deploy of
 		// a revision is its place.
-		orderErr = tx.QueryRowContext(ctx, db.dialect.q(`SELECT MAX(id) FROM releases
-			WHERE application = ? AND environment = ? AND LOWER(revision) LIKE ? AND result = ?`),
-			storedText(app), storedText(e.Environment), sha+"%", string(release.ResultSucceeded)).Scan(&id)
+		orderErr = db.queryRow(ctx, tx, qDeployOrder, storedText(app), storedText(e.Environment), sha+"%", string(release.ResultSucceeded)).Scan(&id)
 		return id.Int64, id.Valid
 	}
 	regressed := errtrack.Regressed(is, e.Release, order)
@@ -515,9 +550,11 @@ func (db *DB) ferryRelease(ctx context.Context, tx *sql.Tx, name string, envs []
 		args = append(args, storedText(env))
 	}
 	args = append(args, sha+"%", string(release.ResultSucceeded))
-	r, err := scanRelease(tx.QueryRowContext(ctx, db.dialect.q(`SELECT `+releaseColumns+` FROM releases
-		WHERE application = ? AND environment IN (`+placeholders(len(envs))+`) AND LOWER(revision) LIKE ?
-		ORDER BY CASE WHEN result = ? THEN 0 ELSE 1 END, id DESC LIMIT 1`), args...))
+	query := qReleaseOfEvent
+	if len(envs) > 1 {
+		query = strings.Replace(query, `IN (?)`, `IN (`+placeholders(len(envs))+`)`, 1)
+	}
+	r, err := scanRelease(db.queryRow(ctx, tx, query, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -562,8 +599,7 @@ func (db *DB) addIssueUser(ctx context.Context, tx *sql.Tx, issueID int64, user 
 	if user == "" {
 		return false, nil
 	}
-	res, err := tx.ExecContext(ctx, db.dialect.q(`INSERT INTO issue_users (issue_id, user_key) VALUES (?, ?)
-		ON CONFLICT (issue_id, user_key) DO NOTHING`), issueID, storedText(user))
+	res, err := db.exec(ctx, tx, qAddIssueUser, issueID, storedText(user))
 	if err != nil {
 		return false, err
 	}
@@ -575,20 +611,11 @@ func (db *DB) addIssueUser(ctx context.Context, tx *sql.Tx, issueID int64, user 
 // per hour.
 func (db *DB) countEvent(ctx context.Context, tx *sql.Tx, issueID int64, e errtrack.Event, now time.Time) error {
 	at := db.dialect.time(e.Timestamp)
-	_, err := tx.ExecContext(ctx, db.dialect.q(`INSERT INTO issue_releases
-		(issue_id, release, environment, count, first_seen, last_seen) VALUES (?, ?, ?, 1, ?, ?)
-		ON CONFLICT (issue_id, release, environment) DO UPDATE SET count = issue_releases.count + 1,
-			first_seen = CASE WHEN excluded.first_seen < issue_releases.first_seen
-				THEN excluded.first_seen ELSE issue_releases.first_seen END,
-			last_seen = CASE WHEN excluded.last_seen > issue_releases.last_seen
-				THEN excluded.last_seen ELSE issue_releases.last_seen END`),
-		issueID, storedText(e.Release), storedText(e.Environment), at, at)
+	_, err := db.exec(ctx, tx, qCountPerRelease, issueID, storedText(e.Release), storedText(e.Environment), at, at)
 	if err != nil {
 		return fmt.Errorf("count per release: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, db.dialect.q(`INSERT INTO issue_hours (issue_id, hour, count) VALUES (?, ?, 1)
-		ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hours.count + 1`),
-		issueID, db.dialect.time(now.Truncate(time.Hour)))
+	_, err = db.exec(ctx, tx, qCountPerHour, issueID, db.dialect.time(now.Truncate(time.Hour)))
 	if err != nil {
 		return fmt.Errorf("count per hour: %w", err)
 	}
@@ -605,14 +632,14 @@ func (db *DB) UpdateIssue(ctx context.Context, id int64, change func(errtrack.Is
 	effects func(errtrack.Outcome) errtrack.Effects) (errtrack.Issue, error) {
 	var out errtrack.Outcome
 	err := db.inTx(ctx, true, func(tx *sql.Tx) error {
-		row, err := db.issueRowWhere(ctx, tx, `id = ?`, id)
+		row, err := issueRowOf(db.queryRow(ctx, tx, qIssueByID, id))
 		if err != nil {
 			return err
 		}
 		if err := db.dialect.lockKey(ctx, tx, issueLockKey(row.issue.ProjectID, row.issue.Fingerprint)); err != nil {
 			return err
 		}
-		if row, err = db.issueRowWhere(ctx, tx, `id = ?`, id); err != nil { // as it is now that we hold the lock
+		if row, err = issueRowOf(db.queryRow(ctx, tx, qIssueByID, id)); err != nil { // as it is now that we hold the lock
 			return err
 		}
 		cur := row.issue
@@ -626,7 +653,7 @@ func (db *DB) UpdateIssue(ctx context.Context, id int64, change func(errtrack.Is
 		case !next.Status.Valid():
 			return fmt.Errorf("%w: status %q", errtrack.ErrInvalid, next.Status)
 		}
-		if err := db.updateIssue(ctx, tx, row); err != nil {
+		if err := db.updateIssue(ctx, tx, &row); err != nil {
 			return err
 		}
 		out = errtrack.Outcome{Issue: next, Previous: &cur}
@@ -654,7 +681,7 @@ func (db *DB) GetIssue(ctx context.Context, id int64) (errtrack.Issue, error) {
 	var row issueRow
 	err := db.inTx(ctx, false, func(tx *sql.Tx) error {
 		var err error
-		row, err = db.issueRowWhere(ctx, tx, `id = ?`, id)
+		row, err = issueRowOf(tx.QueryRowContext(ctx, db.dialect.q(qIssueByID), id))
 		return err
 	})
 	if err != nil {
@@ -863,13 +890,13 @@ func (db *DB) issueExists(ctx context.Context, tx *sql.Tx, id int64) error {
 	return err
 }
 
-// issueRowWhere returns the one issue the condition selects, or errtrack.ErrNotFound.
-func (db *DB) issueRowWhere(ctx context.Context, tx *sql.Tx, cond string, args ...any) (issueRow, error) {
-	row, err := scanIssueRow(tx.QueryRowContext(ctx, db.dialect.q(`SELECT `+issueColumns+` FROM issues WHERE `+cond), args...))
+// issueRowOf scans the issue a query for one selects, or returns errtrack.ErrNotFound.
+func issueRowOf(row *sql.Row) (issueRow, error) {
+	r, err := scanIssueRow(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return issueRow{}, errtrack.ErrNotFound
 	}
-	return row, err
+	return r, err
 }
 
 func scanIssueRow(row rowScanner) (issueRow, error) {
@@ -890,47 +917,83 @@ func scanIssueRow(row rowScanner) (issueRow, error) {
 }
 
 // issueValues are the columns an issue is written to, in the order of insertIssue's and
-// updateIssue's statements.
-func (db *DB) issueValues(r issueRow) ([]any, error) {
+// updateIssue's statements, with a new version.
+func (db *DB) issueValues(r *issueRow) ([]any, error) {
 	doc, err := json.Marshal(r.issue)
 	if err != nil {
 		return nil, fmt.Errorf("issue document: %w", err)
 	}
+	r.version = newIssueVersion()
 	is := r.issue
 	return []any{string(is.Status), storedText(string(is.Level)), storedText(is.Title), storedText(is.Culprit),
 		db.dialect.time(storedTime(is.FirstSeen)), db.dialect.time(storedTime(is.LastSeen)), is.Count, is.UsersAffected,
 		storedText(is.FirstRelease), storedText(is.LastRelease), storedText(is.ResolvedIn),
-		db.dialect.nullTime(r.windowStart), r.windowCount, string(doc)}, nil
+		db.dialect.nullTime(r.windowStart), r.windowCount, string(doc), r.version}, nil
 }
 
-func (db *DB) insertIssue(ctx context.Context, tx *sql.Tx, r issueRow) (int64, error) {
-	values, err := db.issueValues(r)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	err = tx.QueryRowContext(ctx, db.dialect.q(`INSERT INTO issues (project_id, fingerprint, status, level, title, culprit,
-		first_seen, last_seen, count, users_affected, first_release, last_release, resolved_in, window_start, window_count, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		append([]any{r.issue.ProjectID, r.issue.Fingerprint}, values...)...).Scan(&id)
-	return id, err
-}
-
-func (db *DB) updateIssue(ctx context.Context, tx *sql.Tx, r issueRow) error {
+// insertIssue stores a new issue and sets its ID and version.
+func (db *DB) insertIssue(ctx context.Context, tx *sql.Tx, r *issueRow) error {
 	values, err := db.issueValues(r)
 	if err != nil {
 		return err
 	}
-	res, err := tx.ExecContext(ctx, db.dialect.q(`UPDATE issues SET status = ?, level = ?, title = ?, culprit = ?,
-		first_seen = ?, last_seen = ?, count = ?, users_affected = ?, first_release = ?, last_release = ?, resolved_in = ?,
-		window_start = ?, window_count = ?, doc = ? WHERE id = ?`), append(values, r.issue.ID)...)
+	if err := db.queryRow(ctx, tx, qInsertIssue, append([]any{r.issue.ProjectID, r.issue.Fingerprint}, values...)...).
+		Scan(&r.issue.ID); err != nil {
+		return err
+	}
+	db.issues.put(r.issue.ID, r.version, r.issue)
+	return nil
+}
+
+// updateIssue stores an issue's new state and sets its version.
+func (db *DB) updateIssue(ctx context.Context, tx *sql.Tx, r *issueRow) error {
+	values, err := db.issueValues(r)
+	if err != nil {
+		return err
+	}
+	res, err := db.exec(ctx, tx, qUpdateIssue, append(values, r.issue.ID)...)
 	if err != nil {
 		return err
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return errors.Join(errtrack.ErrNotFound, err)
 	}
+	db.issues.put(r.issue.ID, r.version, r.issue)
 	return nil
+}
+
+// issueByFingerprint returns a project's issue of a fingerprint, or errtrack.ErrNotFound,
+// in a write transaction. The document is read and decoded only when the issue memo does
+// not hold the version stored.
+func (db *DB) issueByFingerprint(ctx context.Context, tx *sql.Tx, projectID int64, fingerprint string) (issueRow, error) {
+	var (
+		r       issueRow
+		id      int64
+		version int64
+	)
+	err := db.queryRow(ctx, tx, qIssueHeadByFingerprint, projectID, fingerprint).
+		Scan(&id, &version, nullInstant{&r.windowStart}, &r.windowCount)
+	if errors.Is(err, sql.ErrNoRows) {
+		return issueRow{}, errtrack.ErrNotFound
+	}
+	if err != nil {
+		return issueRow{}, err
+	}
+	r.version = version
+	if is, ok := db.issues.get(id, version); ok {
+		r.issue = is
+		return r, nil
+	}
+	var doc string
+	if err := db.queryRow(ctx, tx, qIssueDoc, id).Scan(&doc); err != nil {
+		return issueRow{}, err
+	}
+	if err := json.Unmarshal([]byte(doc), &r.issue); err != nil {
+		return issueRow{}, fmt.Errorf("issue %d document: %w", id, err)
+	}
+	r.issue.ID, r.issue.ProjectID = id, projectID
+	db.issues.put(id, version, r.issue)
+	return r, nil
 }
 
 func scanStoredEvent(row rowScanner) (errtrack.StoredEvent, error) {

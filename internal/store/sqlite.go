@@ -43,7 +43,7 @@ func openSQLite(ctx context.Context, u *url.URL, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		db := &DB{dialect: sqliteDialect, write: pool, read: pool}
+		db := &DB{dialect: sqliteDialect, write: pool, read: pool, issues: newIssueMemo()}
 		db.group = newGroupCommitter(db)
 		return db, nil
 	}
@@ -56,7 +56,7 @@ func openSQLite(ctx context.Context, u *url.URL, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, errors.Join(err, write.Close())
 	}
-	db := &DB{dialect: sqliteDialect, write: write, read: read}
+	db := &DB{dialect: sqliteDialect, write: write, read: read, issues: newIssueMemo()}
 	db.group = newGroupCommitter(db)
 	return db, nil
 }
@@ -90,6 +90,10 @@ func sqliteParams(opts Options, writer bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	if writer {
+		// A write of a group runs in a savepoint, whose undo log SQLite keeps in a temporary
+		// file once it passes 64 KiB, as a group's soon does; in memory it costs no system
+		// calls. Readers keep the default, so a large sort does not grow the heap.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")

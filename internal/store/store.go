@@ -53,6 +53,10 @@ type DB struct {
 	latest int
 	// group, on SQLite, stores the writes that wait for the writer together (inGroupTx).
 	group *groupCommitter
+	// prepared holds the hotQueries prepared on the SQLite writer; nil on PostgreSQL.
+	prepared map[string]*sql.Stmt
+	// issues, on SQLite, remembers decoded issues (see issueMemo); nil on PostgreSQL.
+	issues *issueMemo
 }
 
 // Open connects to the database at rawURL, checks it answers within ctx, and migrates it.
@@ -94,6 +98,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("migrate store %s: %w", redacted, err), db.Close())
 	}
+	if err := db.prepareHot(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open store %s: %w", redacted, err), db.Close())
+	}
 	return db, nil
 }
 
@@ -126,7 +133,7 @@ func (db *DB) Close() error {
 	if db.group != nil {
 		db.group.close()
 	}
-	var errs []error
+	errs := []error{db.closePrepared()}
 	for _, pool := range db.pools() {
 		errs = append(errs, pool.Close())
 	}
