@@ -111,114 +111,151 @@ func (d *fastDecoder) once(seen *uint64, bit uint) {
 	*seen |= 1 << bit
 }
 
-func (d *fastDecoder) event(w *wireEvent) {
+// fields reads the members of the object being read, its '{' consumed, into a struct:
+// field reads the value of the member name and returns the number (0 to 63) of the field
+// it went to, or -1, having read nothing, for a name it does not take. The object gives
+// up as once and unknown have it.
+func (d *fastDecoder) fields(known []string, field func(name []byte) int) {
 	r := &d.r
-	r.object()
 	var seen uint64
 	for n := 0; ; n++ {
 		name, ok := r.member(n)
 		if !ok {
 			return
 		}
-		switch string(name) {
-		case "event_id":
-			d.once(&seen, 0)
-			w.EventID = r.raw()
-		case "timestamp":
-			d.once(&seen, 1)
-			w.Timestamp = r.raw()
-		case "platform":
-			d.once(&seen, 2)
-			w.Platform = r.str()
-		case "level":
-			d.once(&seen, 3)
-			w.Level = r.raw()
-		case "logger":
-			d.once(&seen, 4)
-			w.Logger = r.str()
-		case "transaction":
-			d.once(&seen, 5)
-			w.Transaction = r.str()
-		case "server_name":
-			d.once(&seen, 6)
-			w.ServerName = r.str()
-		case "release":
-			d.once(&seen, 7)
-			w.Release = r.str()
-		case "dist":
-			d.once(&seen, 8)
-			w.Dist = r.str()
-		case "environment":
-			d.once(&seen, 9)
-			w.Environment = r.str()
-		case "message":
-			d.once(&seen, 10)
-			w.Message = r.raw()
-		case "logentry":
-			d.once(&seen, 11)
-			w.LogEntry = r.raw()
-		case "exception":
-			d.once(&seen, 12)
-			w.Exception = d.exceptions()
-		case "stacktrace":
-			d.once(&seen, 13)
-			w.Stacktrace = d.stacktrace(true)
-		case "threads":
-			d.once(&seen, 14)
-			w.Threads = d.threads()
-		case "tags":
-			d.once(&seen, 15)
-			w.Tags = d.pairs()
-		case "breadcrumbs":
-			d.once(&seen, 16)
-			w.Breadcrumbs = d.breadcrumbs()
-		case "user":
-			d.once(&seen, 17)
-			w.User = d.user()
-		case "request":
-			d.once(&seen, 18)
-			w.Request = d.request()
-		case "contexts":
-			d.once(&seen, 19)
-			w.Contexts = d.rawMap()
-		case "extra":
-			d.once(&seen, 20)
-			w.Extra = d.rawMap()
-		case "fingerprint":
-			d.once(&seen, 21)
-			w.Fingerprint = r.raw()
-		case "modules":
-			d.once(&seen, 22)
-			w.Modules = d.stringMap()
-		case "sdk":
-			d.once(&seen, 23)
-			w.SDK = d.sdk()
-		case "_cuts":
-			d.once(&seen, 24)
-			w.Cuts = r.raw()
-		case "sentry.interfaces.Exception":
-			d.once(&seen, 25)
-			w.LegacyException = d.exceptions()
-		case "sentry.interfaces.Message":
-			d.once(&seen, 26)
-			w.LegacyMessage = r.raw()
-		case "sentry.interfaces.Stacktrace":
-			d.once(&seen, 27)
-			w.LegacyStacktrace = d.stacktrace(true)
-		case "sentry.interfaces.User":
-			d.once(&seen, 28)
-			w.LegacyUser = d.user()
-		case "sentry.interfaces.Http":
-			d.once(&seen, 29)
-			w.LegacyRequest = d.request()
-		case "sentry.interfaces.Breadcrumbs":
-			d.once(&seen, 30)
-			w.LegacyBreadcrumbs = d.breadcrumbs()
-		default:
-			d.unknown(name, eventNames)
+		if k := field(name); k >= 0 {
+			d.once(&seen, uint(k))
+		} else {
+			d.unknown(name, known)
 			r.skip()
 		}
 	}
+}
+
+// object reads an object, as fields does; anything else fails.
+func (d *fastDecoder) object(known []string, field func(name []byte) int) {
+	d.r.object()
+	d.fields(known, field)
+}
+
+// lenientObject reads what the UnmarshalJSON methods of User, Request and SDK do: null is
+// nil, any value but an object an empty T, and the members of an object field reads into
+// a new T, as fields has them.
+func lenientObject[T any](d *fastDecoder, known []string, field func(x *T, name []byte) int) *T {
+	r := &d.r
+	if r.null() {
+		return nil
+	}
+	x := new(T)
+	if r.peek() != '{' {
+		r.skip()
+		return x
+	}
+	r.i++
+	d.fields(known, func(name []byte) int { return field(x, name) })
+	return x
+}
+
+func (d *fastDecoder) event(w *wireEvent) {
+	r := &d.r
+	d.object(eventNames, func(name []byte) int {
+		switch string(name) {
+		case "event_id":
+			w.EventID = r.raw()
+			return 0
+		case "timestamp":
+			w.Timestamp = r.raw()
+			return 1
+		case "platform":
+			w.Platform = r.str()
+			return 2
+		case "level":
+			w.Level = r.raw()
+			return 3
+		case "logger":
+			w.Logger = r.str()
+			return 4
+		case "transaction":
+			w.Transaction = r.str()
+			return 5
+		case "server_name":
+			w.ServerName = r.str()
+			return 6
+		case "release":
+			w.Release = r.str()
+			return 7
+		case "dist":
+			w.Dist = r.str()
+			return 8
+		case "environment":
+			w.Environment = r.str()
+			return 9
+		case "message":
+			w.Message = r.raw()
+			return 10
+		case "logentry":
+			w.LogEntry = r.raw()
+			return 11
+		case "exception":
+			w.Exception = d.exceptions()
+			return 12
+		case "stacktrace":
+			w.Stacktrace = d.stacktrace(true)
+			return 13
+		case "threads":
+			w.Threads = d.threads()
+			return 14
+		case "tags":
+			w.Tags = d.pairs()
+			return 15
+		case "breadcrumbs":
+			w.Breadcrumbs = d.breadcrumbs()
+			return 16
+		case "user":
+			w.User = d.user()
+			return 17
+		case "request":
+			w.Request = d.request()
+			return 18
+		case "contexts":
+			w.Contexts = d.rawMap()
+			return 19
+		case "extra":
+			w.Extra = d.rawMap()
+			return 20
+		case "fingerprint":
+			w.Fingerprint = r.raw()
+			return 21
+		case "modules":
+			w.Modules = d.stringMap()
+			return 22
+		case "sdk":
+			w.SDK = d.sdk()
+			return 23
+		case "_cuts":
+			w.Cuts = r.raw()
+			return 24
+		case "sentry.interfaces.Exception":
+			w.LegacyException = d.exceptions()
+			return 25
+		case "sentry.interfaces.Message":
+			w.LegacyMessage = r.raw()
+			return 26
+		case "sentry.interfaces.Stacktrace":
+			w.LegacyStacktrace = d.stacktrace(true)
+			return 27
+		case "sentry.interfaces.User":
+			w.LegacyUser = d.user()
+			return 28
+		case "sentry.interfaces.Http":
+			w.LegacyRequest = d.request()
+			return 29
+		case "sentry.interfaces.Breadcrumbs":
+			w.LegacyBreadcrumbs = d.breadcrumbs()
+			return 30
+		}
+		return -1
+	})
 }
 
 // exceptions reads what Exceptions.UnmarshalJSON does: a list, {"values": [...]}, or
@@ -232,24 +269,18 @@ func (d *fastDecoder) exceptions() Exceptions {
 	case '{':
 		r.i++
 		var one Exception
-		var seen uint64
 		values := false
-		for n := 0; ; n++ {
-			name, ok := r.member(n)
-			if !ok {
-				break
+		d.fields(exceptionsNames, func(name []byte) int {
+			if string(name) != "values" {
+				return d.exceptionField(&one, name)
 			}
-			if string(name) == "values" {
-				d.once(&seen, 63)
-				// With "values": null the object is the one exception.
-				if !r.null() {
-					values = true
-					d.exceptionList(&x)
-				}
-				continue
+			// With "values": null the object is the one exception.
+			if !r.null() {
+				values = true
+				d.exceptionList(&x)
 			}
-			d.exceptionField(&one, name, &seen, exceptionsNames)
-		}
+			return 63
+		})
 		if !values {
 			x.add(one)
 		}
@@ -269,45 +300,36 @@ func (d *fastDecoder) exceptionList(x *Exceptions) {
 			continue
 		}
 		var ex Exception
-		var seen uint64
-		r.object()
-		for m := 0; ; m++ {
-			name, ok := r.member(m)
-			if !ok {
-				break
-			}
-			d.exceptionField(&ex, name, &seen, exceptionNames)
-		}
+		d.object(exceptionNames, func(name []byte) int { return d.exceptionField(&ex, name) })
 		x.add(ex)
 	}
 }
 
-// exceptionField reads the value of the member name of an exception, as strictException.
-func (d *fastDecoder) exceptionField(ex *Exception, name []byte, seen *uint64, known []string) {
+// exceptionField reads the value of the member name of an exception, as strictException,
+// for fields.
+func (d *fastDecoder) exceptionField(ex *Exception, name []byte) int {
 	r := &d.r
 	switch string(name) {
 	case "type":
-		d.once(seen, 0)
 		ex.Type = r.str()
+		return 0
 	case "value":
-		d.once(seen, 1)
 		ex.Value = r.str()
+		return 1
 	case "module":
-		d.once(seen, 2)
 		ex.Module = r.str()
+		return 2
 	case "thread_id":
-		d.once(seen, 3)
 		ex.ThreadID = r.lenientStr()
+		return 3
 	case "mechanism":
-		d.once(seen, 4)
 		ex.Mechanism = r.optRaw()
+		return 4
 	case "stacktrace":
-		d.once(seen, 5)
 		ex.Stacktrace = d.stacktrace(false)
-	default:
-		d.unknown(name, known)
-		r.skip()
+		return 5
 	}
+	return -1
 }
 
 // stacktrace reads a stack trace as strictStacktrace, null as nil. Another kind of value
@@ -330,29 +352,22 @@ func (d *fastDecoder) stacktrace(eventLevel bool) *Stacktrace {
 		return &Stacktrace{}
 	}
 	st := &Stacktrace{}
-	var seen uint64
-	for n := 0; ; n++ {
-		name, ok := r.member(n)
-		if !ok {
-			break
-		}
+	d.fields(stacktraceNames, func(name []byte) int {
 		switch string(name) {
 		case "frames":
-			d.once(&seen, 0)
 			d.frames(st)
+			return 0
 		case "frames_omitted":
-			d.once(&seen, 1)
 			if fo := d.ints(); len(fo) == 2 {
 				st.FramesOmitted = fo
 			}
+			return 1
 		case "registers":
-			d.once(&seen, 2)
 			st.Registers = r.optRaw()
-		default:
-			d.unknown(name, stacktraceNames)
-			r.skip()
+			return 2
 		}
-	}
+		return -1
+	})
 	return st
 }
 
@@ -396,67 +411,59 @@ func collect[T any](scratch *[]T) []T {
 // frame reads a frame as strictFrame; strings equal to prev's share its memory.
 func (d *fastDecoder) frame(f, prev *Frame) {
 	r := &d.r
-	r.object()
-	var seen uint64
-	for n := 0; ; n++ {
-		name, ok := r.member(n)
-		if !ok {
-			return
-		}
+	d.object(frameNames, func(name []byte) int {
 		switch string(name) {
 		case "filename":
-			d.once(&seen, 0)
 			f.Filename = r.sameStr(prev.Filename)
+			return 0
 		case "abs_path":
-			d.once(&seen, 1)
 			f.AbsPath = r.sameStr(prev.AbsPath)
+			return 1
 		case "function":
-			d.once(&seen, 2)
 			f.Function = r.sameStr(prev.Function)
+			return 2
 		case "raw_function":
-			d.once(&seen, 3)
 			f.RawFunction = r.sameStr(prev.RawFunction)
+			return 3
 		case "module":
-			d.once(&seen, 4)
 			f.Module = r.sameStr(prev.Module)
+			return 4
 		case "package":
-			d.once(&seen, 5)
 			f.Package = r.sameStr(prev.Package)
+			return 5
 		case "platform":
-			d.once(&seen, 6)
 			f.Platform = r.sameStr(prev.Platform)
+			return 6
 		case "lineno":
-			d.once(&seen, 7)
 			f.Lineno = lineNumber(r.integer())
+			return 7
 		case "colno":
-			d.once(&seen, 8)
 			f.Colno = lineNumber(r.integer())
+			return 8
 		case "in_app":
-			d.once(&seen, 9)
 			f.InApp = r.optBool(&d.bools)
+			return 9
 		case "context_line":
-			d.once(&seen, 10)
 			f.ContextLine = r.sameStr(prev.ContextLine)
+			return 10
 		case "pre_context":
-			d.once(&seen, 11)
 			f.PreContext = d.strs()
+			return 11
 		case "post_context":
-			d.once(&seen, 12)
 			f.PostContext = d.strs()
+			return 12
 		case "vars":
-			d.once(&seen, 13)
 			f.Vars = r.optRaw()
+			return 13
 		case "instruction_addr":
-			d.once(&seen, 14)
 			f.InstructionAddr = r.str()
+			return 14
 		case "symbol":
-			d.once(&seen, 15)
 			f.Symbol = r.sameStr(prev.Symbol)
-		default:
-			d.unknown(name, frameNames)
-			r.skip()
+			return 15
 		}
-	}
+		return -1
+	})
 }
 
 // listStart reads up to the items of a list sent as {"values": [...]} or as a bare list,
@@ -515,37 +522,29 @@ func (d *fastDecoder) threads() Threads {
 			continue
 		}
 		var th Thread
-		var seen uint64
-		r.object()
-		for m := 0; ; m++ {
-			name, ok := r.member(m)
-			if !ok {
-				break
-			}
+		d.object(threadNames, func(name []byte) int {
 			switch string(name) {
 			case "id":
-				d.once(&seen, 0)
 				th.ID = r.lenientStr()
+				return 0
 			case "name":
-				d.once(&seen, 1)
 				th.Name = r.str()
+				return 1
 			case "crashed":
-				d.once(&seen, 2)
 				th.Crashed = r.boolean()
+				return 2
 			case "current":
-				d.once(&seen, 3)
 				th.Current = r.boolean()
+				return 3
 			case "main":
-				d.once(&seen, 4)
 				th.Main = r.boolean()
+				return 4
 			case "stacktrace":
-				d.once(&seen, 5)
 				th.Stacktrace = d.stacktrace(false)
-			default:
-				d.unknown(name, threadNames)
-				r.skip()
+				return 5
 			}
-		}
+			return -1
+		})
 		t.add(th)
 	}
 	d.listEnd(rest)
@@ -564,37 +563,29 @@ func (d *fastDecoder) breadcrumbs() Breadcrumbs {
 			prev = &d.crumbBuf[k-1]
 		}
 		var b Breadcrumb
-		var seen uint64
-		r.object()
-		for m := 0; ; m++ {
-			name, ok := r.member(m)
-			if !ok {
-				break
-			}
+		d.object(breadcrumbNames, func(name []byte) int {
 			switch string(name) {
 			case "timestamp":
-				d.once(&seen, 0)
 				b.Timestamp, _ = parseTimestamp(r.raw())
+				return 0
 			case "type":
-				d.once(&seen, 1)
 				b.Type = r.sameStr(prev.Type)
+				return 1
 			case "category":
-				d.once(&seen, 2)
 				b.Category = r.sameStr(prev.Category)
+				return 2
 			case "level":
-				d.once(&seen, 3)
 				b.Level = normalizeLevel(Level(r.text())) // keeps nothing of the text: no copy
+				return 3
 			case "message":
-				d.once(&seen, 4)
 				b.Message = r.sameStr(prev.Message)
+				return 4
 			case "data":
-				d.once(&seen, 5)
 				b.Data = r.optRaw()
-			default:
-				d.unknown(name, breadcrumbNames)
-				r.skip()
+				return 5
 			}
-		}
+			return -1
+		})
 		if !reflect.ValueOf(b).IsZero() {
 			d.crumbBuf = append(d.crumbBuf, b)
 		}
@@ -649,141 +640,93 @@ func (d *fastDecoder) pairs() Pairs {
 // user.
 func (d *fastDecoder) user() *User {
 	r := &d.r
-	if r.null() {
-		return nil
-	}
-	u := &User{}
-	if r.peek() != '{' {
-		r.skip()
-		return u
-	}
-	r.i++
-	var seen uint64
-	for n := 0; ; n++ {
-		name, ok := r.member(n)
-		if !ok {
-			return u
-		}
+	return lenientObject(d, userNames, func(u *User, name []byte) int {
 		switch string(name) {
 		case "id":
-			d.once(&seen, 0)
 			u.ID = r.lenientStr()
+			return 0
 		case "email":
-			d.once(&seen, 1)
 			u.Email = r.lenientStr()
+			return 1
 		case "ip_address":
-			d.once(&seen, 2)
 			u.IPAddress = r.lenientStr()
+			return 2
 		case "username":
-			d.once(&seen, 3)
 			u.Username = r.lenientStr()
+			return 3
 		case "name":
-			d.once(&seen, 4)
 			u.Name = r.lenientStr()
+			return 4
 		case "segment":
-			d.once(&seen, 5)
 			u.Segment = r.lenientStr()
+			return 5
 		case "geo":
-			d.once(&seen, 6)
 			u.Geo = r.optRaw()
+			return 6
 		case "data":
-			d.once(&seen, 7)
 			u.Data = r.optRaw()
-		default:
-			d.unknown(name, userNames)
-			r.skip()
+			return 7
 		}
-	}
+		return -1
+	})
 }
 
 // request reads what Request.UnmarshalJSON does; any value but an object or null is an
 // empty request.
 func (d *fastDecoder) request() *Request {
 	r := &d.r
-	if r.null() {
-		return nil
-	}
-	req := &Request{}
-	if r.peek() != '{' {
-		r.skip()
-		return req
-	}
-	r.i++
-	var seen uint64
-	for n := 0; ; n++ {
-		name, ok := r.member(n)
-		if !ok {
-			return req
-		}
+	return lenientObject(d, requestNames, func(req *Request, name []byte) int {
 		switch string(name) {
 		case "url":
-			d.once(&seen, 0)
 			req.URL = r.lenientStr()
+			return 0
 		case "method":
-			d.once(&seen, 1)
 			req.Method = r.lenientStr()
+			return 1
 		case "headers":
-			d.once(&seen, 2)
 			req.Headers = d.pairs()
+			return 2
 		case "query_string":
-			d.once(&seen, 3)
 			req.QueryString = r.optRaw()
+			return 3
 		case "cookies":
-			d.once(&seen, 4)
 			req.Cookies = r.optRaw()
+			return 4
 		case "data":
-			d.once(&seen, 5)
 			req.Data = r.optRaw()
+			return 5
 		case "env":
-			d.once(&seen, 6)
 			req.Env = r.optRaw()
+			return 6
 		case "fragment":
-			d.once(&seen, 7)
 			req.Fragment = r.lenientStr()
-		default:
-			d.unknown(name, requestNames)
-			r.skip()
+			return 7
 		}
-	}
+		return -1
+	})
 }
 
 // sdk reads what SDK.UnmarshalJSON does; any value but an object or null is an empty
 // SDK.
 func (d *fastDecoder) sdk() *SDK {
 	r := &d.r
-	if r.null() {
-		return nil
-	}
-	s := &SDK{}
-	if r.peek() != '{' {
-		r.skip()
-		return s
-	}
-	r.i++
-	var seen uint64
-	for n := 0; ; n++ {
-		name, ok := r.member(n)
-		if !ok {
-			return s
-		}
+	return lenientObject(d, sdkNames, func(s *SDK, name []byte) int {
 		switch string(name) {
 		case "name":
-			d.once(&seen, 0)
 			s.Name = r.lenientStr()
+			return 0
 		case "version":
-			d.once(&seen, 1)
 			s.Version = r.lenientStr()
+			return 1
 		case "integrations":
-			d.once(&seen, 2)
 			s.Integrations = d.lenientStrs()
+			return 2
 		case "packages":
-			d.once(&seen, 3)
 			s.Packages = r.optRaw()
-		default:
-			d.unknown(name, sdkNames)
-			r.skip()
+			return 3
 		}
-	}
+		return -1
+	})
 }
 
 // strs reads a list of strings, null items as "", or null as nil; anything else fails.

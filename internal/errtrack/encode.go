@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ferrycd/ferry/internal/errtrack/internal/jsonbits"
 )
 
 // MarshalEvent returns the document Ferry stores of e: the bytes json.Marshal(e) returns,
@@ -171,35 +173,11 @@ func (enc *encoder) event(e *Event) {
 		}
 		enc.buf = append(enc.buf, '}')
 	}
-	if len(e.Exception) > 0 {
-		enc.key("exception")
-		enc.buf = append(enc.buf, `{"values":[`...)
-		for i := range e.Exception {
-			enc.sep()
-			enc.exception(&e.Exception[i])
-		}
-		enc.buf = append(enc.buf, "]}"...)
-	}
+	enc.values("exception", len(e.Exception), func(i int) { enc.exception(&e.Exception[i]) })
 	enc.stacktrace("stacktrace", e.Stacktrace)
-	if len(e.Threads) > 0 {
-		enc.key("threads")
-		enc.buf = append(enc.buf, `{"values":[`...)
-		for i := range e.Threads {
-			enc.sep()
-			enc.thread(&e.Threads[i])
-		}
-		enc.buf = append(enc.buf, "]}"...)
-	}
+	enc.values("threads", len(e.Threads), func(i int) { enc.thread(&e.Threads[i]) })
 	enc.pairs("tags", e.Tags)
-	if len(e.Breadcrumbs) > 0 {
-		enc.key("breadcrumbs")
-		enc.buf = append(enc.buf, `{"values":[`...)
-		for i := range e.Breadcrumbs {
-			enc.sep()
-			enc.breadcrumb(&e.Breadcrumbs[i])
-		}
-		enc.buf = append(enc.buf, "]}"...)
-	}
+	enc.values("breadcrumbs", len(e.Breadcrumbs), func(i int) { enc.breadcrumb(&e.Breadcrumbs[i]) })
 	if u := e.User; u != nil {
 		enc.key("user")
 		enc.buf = append(enc.buf, '{')
@@ -254,6 +232,21 @@ func (enc *encoder) event(e *Event) {
 		enc.buf = append(enc.buf, ']')
 	}
 	enc.buf = append(enc.buf, '}')
+}
+
+// values writes a list of n items as the value of member name, as {"values": [...]} with
+// item writing the one numbered i, unless n is 0 (omitempty).
+func (enc *encoder) values(name string, n int, item func(i int)) {
+	if n == 0 {
+		return
+	}
+	enc.key(name)
+	enc.buf = append(enc.buf, `{"values":[`...)
+	for i := range n {
+		enc.sep()
+		item(i)
+	}
+	enc.buf = append(enc.buf, "]}"...)
 }
 
 func (enc *encoder) exception(ex *Exception) {
@@ -412,7 +405,7 @@ func sortedKeys[V any](keys []string, m map[string]V) []string {
 // that DecodeEvent kept from an SDK that writes it compact is copied as it is.
 func appendCompact(dst, src []byte) []byte {
 	start := 0
-	inString, escaped := false, false
+	var s jsonbits.Strings
 	for i := 0; i < len(src); i++ {
 		switch c := src[i]; {
 		case c == '<' || c == '>' || c == '&':
@@ -424,17 +417,7 @@ func appendCompact(dst, src []byte) []byte {
 			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[src[i+2]&0xF])
 			i += 2
 			start = i + 1
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
+		case s.Next(c): // a string: copied as it is
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			dst = append(dst, src[start:i]...)
 			start = i + 1
@@ -498,14 +481,10 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// htmlSafe8 reports whether the eight bytes of s are all htmlSafe, the way plain8 tests
-// them.
+// htmlSafe8 reports whether the first eight bytes of s are all htmlSafe.
 func htmlSafe8(s string) bool {
-	w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-	q, bs := w^ones*'"', w^ones*'\\'
-	lt, gt, amp := w^ones*'<', w^ones*'>', w^ones*'&'
-	return (w|(w-ones*0x20)&^w|(q-ones)&^q|(bs-ones)&^bs|(lt-ones)&^lt|(gt-ones)&^gt|(amp-ones)&^amp)&highs == 0
+	return jsonbits.HTMLSafe8(uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -1,10 +1,11 @@
 package errtrack
 
 import (
-	"encoding/binary"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/ferrycd/ferry/internal/errtrack/internal/jsonbits"
 )
 
 // reader reads the JSON values of a byte slice in order, checking syntax and UTF-8 as it
@@ -343,126 +344,24 @@ func (r *reader) literal(lit string) {
 
 // number consumes a number, or fails.
 func (r *reader) number() {
-	b, i := r.b, r.i
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		i = digits(b, i)
-	default:
-		r.fail()
+	if i := jsonbits.SkipNumber(r.b, r.i); i >= 0 {
+		r.i = i
 		return
 	}
-	if i < len(b) && b[i] == '.' {
-		j := digits(b, i+1)
-		if j == i+1 {
-			r.fail()
-			return
-		}
-		i = j
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := digits(b, i)
-		if j == i {
-			r.fail()
-			return
-		}
-		i = j
-	}
-	r.i = i
-}
-
-func digits(b []byte, i int) int {
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		i++
-	}
-	return i
+	r.fail()
 }
 
 // stringSpan consumes the string at r.i (r.b[r.i] == '"') and returns where its text
 // starts and ends, and whether it has escapes.
 func (r *reader) stringSpan() (start, end int, escaped bool) {
-	b := r.b
+	next, escaped := jsonbits.SkipString(r.b, r.i)
+	if next < 0 {
+		r.fail()
+		return 0, 0, false
+	}
 	start = r.i + 1
-	for i := start; i < len(b); {
-		if i+8 <= len(b) && plain8(binary.LittleEndian.Uint64(b[i:])) {
-			i += 8
-			continue
-		}
-		c := b[i]
-		if plain[c] {
-			i++
-			continue
-		}
-		switch {
-		case c == '"':
-			r.i = i + 1
-			return start, i, escaped
-		case c == '\\':
-			escaped = true
-			if i+1 == len(b) {
-				r.fail()
-				return 0, 0, false
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
-					r.fail()
-					return 0, 0, false
-				}
-				i += 6
-			default:
-				r.fail()
-				return 0, 0, false
-			}
-		case c < utf8.RuneSelf: // a control character
-			r.fail()
-			return 0, 0, false
-		default:
-			rn, size := utf8.DecodeRune(b[i:])
-			if rn == utf8.RuneError && size == 1 {
-				r.fail()
-				return 0, 0, false
-			}
-			i += size
-		}
-	}
-	r.fail()
-	return 0, 0, false
-}
-
-// plain holds the bytes a JSON string may hold as they are: ASCII but for control
-// characters, the quote and the backslash.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// Most bytes of an event are in strings, and most of those need nothing done: testing
-// eight at once, as a uint64, reads them several times faster than a byte at a time.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// plain8 reports whether the eight bytes of w are all plain. A byte of x is below n
-// (n <= 0x80) when (x-n)&^x has its high bit set, and zero when (x-1)&^x has; the first
-// such byte is found exactly, which is all these tests need.
-func plain8(w uint64) bool {
-	q := w ^ ones*'"'
-	bs := w ^ ones*'\\'
-	return (w|(w-ones*0x20)&^w|(q-ones)&^q|(bs-ones)&^bs)&highs == 0
+	r.i = next
+	return start, next - 1, escaped
 }
 
 // appendUnquoted appends the text of a string with escapes, s being what stringSpan

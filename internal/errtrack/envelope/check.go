@@ -1,11 +1,12 @@
 package envelope
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/ferrycd/ferry/internal/errtrack/internal/jsonbits"
 )
 
 // CheckEvent reports whether payload is an event the rest of Ferry can safely decode and
@@ -115,7 +116,7 @@ func validEvent(p []byte, maxDepth int) bool {
 				return false
 			}
 		default:
-			if i = skipNumber(p, i); i < 0 {
+			if i = jsonbits.SkipNumber(p, i); i < 0 {
 				return false
 			}
 		}
@@ -168,101 +169,8 @@ func memberName(p []byte, i int) int {
 // skipString returns the index just after the string that starts at p[i] == '"', or -1
 // if it is not a valid JSON string of valid UTF-8.
 func skipString(p []byte, i int) int {
-	for i++; i < len(p); {
-		if i+8 <= len(p) && plain8(binary.LittleEndian.Uint64(p[i:])) {
-			i += 8
-			continue
-		}
-		c := p[i]
-		switch {
-		case c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf:
-			i++
-		case c == '"':
-			return i + 1
-		case c == '\\':
-			if i+1 == len(p) {
-				return -1
-			}
-			switch p[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(p) || !isHex(p[i+2]) || !isHex(p[i+3]) || !isHex(p[i+4]) || !isHex(p[i+5]) {
-					return -1
-				}
-				i += 6
-			default:
-				return -1
-			}
-		case c < 0x20:
-			return -1
-		default:
-			r, size := utf8.DecodeRune(p[i:])
-			if r == utf8.RuneError && size == 1 {
-				return -1
-			}
-			i += size
-		}
-	}
-	return -1
-}
-
-// Most bytes of an event are in strings, and most of those are plain: testing eight at
-// once, as a uint64, reads them several times faster than a byte at a time.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// plain8 reports whether the eight bytes of w are all plain: ASCII, not a control
-// character, not '"' or '\\'. A byte of x is below n (n <= 0x80) when (x-n)&^x has its
-// high bit set, and zero when (x-1)&^x has; the first such byte is found exactly, which
-// is all this test needs.
-func plain8(w uint64) bool {
-	q := w ^ ones*'"'
-	bs := w ^ ones*'\\'
-	return (w|(w-ones*0x20)&^w|(q-ones)&^q|(bs-ones)&^bs)&highs == 0
-}
-
-// skipNumber returns the index just after the number that starts at p[i], or -1.
-func skipNumber(p []byte, i int) int {
-	if i < len(p) && p[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(p) && p[i] == '0':
-		i++
-	case i < len(p) && '1' <= p[i] && p[i] <= '9':
-		i = skipDigits(p, i)
-	default:
-		return -1
-	}
-	if i < len(p) && p[i] == '.' {
-		j := skipDigits(p, i+1)
-		if j == i+1 {
-			return -1
-		}
-		i = j
-	}
-	if i < len(p) && (p[i] == 'e' || p[i] == 'E') {
-		i++
-		if i < len(p) && (p[i] == '+' || p[i] == '-') {
-			i++
-		}
-		j := skipDigits(p, i)
-		if j == i {
-			return -1
-		}
-		i = j
-	}
-	return i
-}
-
-func skipDigits(p []byte, i int) int {
-	for i < len(p) && '0' <= p[i] && p[i] <= '9' {
-		i++
-	}
-	return i
+	next, _ := jsonbits.SkipString(p, i)
+	return next
 }
 
 // skipLiteral returns the index just after lit at p[i], or -1.
@@ -280,31 +188,17 @@ func skipSpace(p []byte, i int) int {
 	return i
 }
 
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
 // tooDeepAt returns the offset of the first '{' or '[' that opens level maxDepth+1, or
 // -1. It skips strings, so brackets inside them do not count. For invalid JSON its answer
 // means nothing, which is fine: json.Valid rejects such input next.
 func tooDeepAt(p []byte, maxDepth int) int {
 	depth := 0
-	inString, escaped := false, false
+	var s jsonbits.Strings
 	for i, c := range p {
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
+		if s.Next(c) {
 			continue
 		}
 		switch c {
-		case '"':
-			inString = true
 		case '{', '[':
 			depth++
 			if depth > maxDepth {

@@ -1,7 +1,6 @@
 package envelope
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -32,21 +31,4 @@ func FuzzValidEvent(f *testing.F) {
 			t.Fatalf("validEvent(%q, %d) = %v, the separate checks say %v", p, d, got, want)
 		}
 	})
-}
-
-// TestPlain8 checks the eight-byte test against the byte-at-a-time rule.
-func TestPlain8(t *testing.T) {
-	var word [8]byte
-	for c := range 256 {
-		for at := range 8 {
-			for i := range word {
-				word[i] = 'a'
-			}
-			word[at] = byte(c)
-			want := c >= 0x20 && c < 0x80 && c != '"' && c != '\\'
-			if got := plain8(binary.LittleEndian.Uint64(word[:])); got != want {
-				t.Errorf("plain8 with %#x at %d = %v", c, at, got)
-			}
-		}
-	}
 }
