@@ -361,11 +361,12 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 	// in the transaction, which waits its turn for the one writer. fresh is the issue the
 	// event opens if its fingerprint is new.
 	fresh := errtrack.NewIssue(projectID, e)
+	column := db.eventDoc(doc)
 	var out errtrack.Outcome
 	for range 2 {
 		err = db.inGroupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
-			out, err = db.ingest(ctx, tx, e, fresh, string(doc), now, opts)
+			out, err = db.ingest(ctx, tx, e, fresh, column, now, opts)
 			return err
 		})
 		if !errors.Is(err, errEventRace) {
@@ -382,7 +383,7 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 }
 
 // ingest is IngestEvent's transaction.
-func (db *DB) ingest(ctx context.Context, tx *sql.Tx, e errtrack.Event, fresh errtrack.Issue, doc string,
+func (db *DB) ingest(ctx context.Context, tx *sql.Tx, e errtrack.Event, fresh errtrack.Issue, doc any,
 	now time.Time, opts errtrack.IngestOptions) (errtrack.Outcome, error) {
 	projectID, fingerprint := fresh.ProjectID, fresh.Fingerprint
 	if err := db.dialect.lockKey(ctx, tx, issueLockKey(projectID, fingerprint)); err != nil {
@@ -1004,12 +1005,16 @@ func (db *DB) issueByFingerprint(ctx context.Context, tx *sql.Tx, projectID int6
 func scanStoredEvent(row rowScanner) (errtrack.StoredEvent, error) {
 	var (
 		e   errtrack.StoredEvent
-		doc string
+		doc []byte
 	)
 	if err := row.Scan(&e.ID, &e.ProjectID, &e.IssueID, instant{&e.ReceivedAt}, &doc); err != nil {
 		return errtrack.StoredEvent{}, err
 	}
-	if err := json.Unmarshal([]byte(doc), &e.Event); err != nil {
+	doc, err := eventJSON(doc)
+	if err == nil {
+		err = json.Unmarshal(doc, &e.Event)
+	}
+	if err != nil {
 		return errtrack.StoredEvent{}, fmt.Errorf("event %d document: %w", e.ID, err)
 	}
 	return e, nil
