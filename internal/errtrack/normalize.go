@@ -47,8 +47,10 @@ const (
 
 // Normalize brings e within the limits above and fills defaults: an event id when there
 // is none, level error, platform "other", a formatted message from a template and its
-// parameters. Everything it cuts is appended to e.Cuts. It is idempotent.
+// parameters. Everything it cuts is appended to e.Cuts. First it filters the credentials
+// the event carries (see scrub), so they are never stored. It is idempotent.
 func (e *Event) Normalize() {
+	e.scrub()
 	n := normalizer{cuts: e.Cuts}
 	if id, ok := normalizeEventID(e.EventID); ok {
 		e.EventID = id

@@ -300,8 +300,10 @@ type contextView struct {
 	Fields errtrack.Pairs
 }
 
-// filtered stands in for a value the panel does not show.
-const filtered = "[Filtered]"
+// filtered stands in for a value the panel does not show: the store holds none, since
+// ingest filters them (errtrack.Filtered), and events stored before it did are filtered
+// here too.
+const filtered = errtrack.Filtered
 
 // The lengths of values the event view shortens, in runes.
 const (
@@ -344,7 +346,7 @@ func newEventView(se errtrack.StoredEvent) *eventView {
 		v.Request = &requestView{Method: rq.Method, URL: scrubURL(rq.URL)}
 		for _, h := range rq.Headers {
 			val := truncate(maxEventField, h.Value)
-			if secretName(h.Key) {
+			if errtrack.SecretName(h.Key) {
 				val = filtered
 			}
 			v.Request.Headers = append(v.Request.Headers, errtrack.Pair{Key: h.Key, Value: val})
@@ -422,20 +424,6 @@ func omitted(st *errtrack.Stacktrace) int {
 	return max(0, st.FramesOmitted[1]-st.FramesOmitted[0])
 }
 
-// secretName reports whether a header, query parameter or data key names something that
-// may hold a credential: its value is never shown. Better a harmless value hidden than a
-// token on a screen.
-func secretName(name string) bool {
-	n := strings.ToLower(name)
-	for _, s := range []string{"auth", "cookie", "token", "secret", "passw", "passwd", "pwd", "api-key", "api_key",
-		"apikey", "session", "credential", "private", "signature", "csrf", "xsrf", "dsn"} {
-		if strings.Contains(n, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // scrubURL returns u without a password and with the values of secret-looking query
 // parameters filtered.
 func scrubURL(raw string) string {
@@ -450,7 +438,7 @@ func scrubURL(raw string) string {
 		q := u.Query()
 		changed := false
 		for k := range q {
-			if secretName(k) {
+			if errtrack.SecretName(k) {
 				q[k] = []string{filtered}
 				changed = true
 			}
@@ -472,29 +460,11 @@ func scrubJSON(raw json.RawMessage) string {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return ""
 	}
-	b, err := json.Marshal(scrubValue(v))
+	b, err := json.Marshal(errtrack.ScrubValue(v))
 	if err != nil {
 		return ""
 	}
 	return truncate(maxEventData, string(b))
-}
-
-func scrubValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			if secretName(k) {
-				t[k] = filtered
-			} else {
-				t[k] = scrubValue(x)
-			}
-		}
-	case []any:
-		for i, x := range t {
-			t[i] = scrubValue(x)
-		}
-	}
-	return v
 }
 
 // contextFields returns a context's fields, sorted, with nested values as JSON text.
@@ -518,10 +488,10 @@ func contextFields(raw json.RawMessage) errtrack.Pairs {
 		case string:
 			val = truncate(maxEventField, x)
 		default:
-			b, _ := json.Marshal(scrubValue(x))
+			b, _ := json.Marshal(errtrack.ScrubValue(x))
 			val = truncate(maxEventData, string(b))
 		}
-		if secretName(k) {
+		if errtrack.SecretName(k) {
 			val = filtered
 		}
 		out = append(out, errtrack.Pair{Key: k, Value: val})
