@@ -63,7 +63,7 @@ func (e *Event) scrub() {
 		if len(r.Cookies) > 0 && string(r.Cookies) != "null" {
 			r.Cookies = json.RawMessage(`"` + Filtered + `"`)
 		}
-		r.URL = scrubURL(r.URL)
+		r.URL = ScrubURL(r.URL)
 		if firstByte(r.QueryString) == '"' {
 			var q string
 			if json.Unmarshal(r.QueryString, &q) == nil {
@@ -161,10 +161,10 @@ func containsFold(b []byte, s string) bool {
 	return false
 }
 
-// scrubURL returns u without a password and with the values of secret-looking query
-// parameters filtered; a URL that does not parse is kept only if nothing in it looks
-// secret.
-func scrubURL(raw string) string {
+// ScrubURL returns a URL with its user information (a password, or a token standing as the
+// user name) and the values of secret-looking query parameters filtered; a URL that does
+// not parse is kept only if nothing in it looks secret.
+func ScrubURL(raw string) string {
 	if raw == "" || !strings.ContainsAny(raw, "?@") {
 		return raw
 	}
@@ -175,8 +175,8 @@ func scrubURL(raw string) string {
 		}
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), Filtered)
+	if u.User != nil {
+		u.User = url.User(Filtered)
 	}
 	u.RawQuery = scrubQuery(u.RawQuery)
 	return u.String()

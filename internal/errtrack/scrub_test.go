@@ -73,3 +73,16 @@ func TestScrubRawKeepsNumbers(t *testing.T) {
 		t.Errorf("scrubRaw = %s, want the numbers unchanged", got)
 	}
 }
+
+func TestScrubURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://ghp_t0ken@git.example.com/repo.git":    "https://%5BFiltered%5D@git.example.com/repo.git",
+		"https://ann:pa55@shop.example.com/a?x=1":       "https://%5BFiltered%5D@shop.example.com/a?x=1",
+		"https://shop.example.com/a?step=2&api_key=k3y": "https://shop.example.com/a?api_key=%5BFiltered%5D&step=2",
+		"https://shop.example.com/checkout":             "https://shop.example.com/checkout",
+	} {
+		if got := ScrubURL(raw); got != want {
+			t.Errorf("ScrubURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

@@ -424,30 +424,10 @@ func omitted(st *errtrack.Stacktrace) int {
 	return max(0, st.FramesOmitted[1]-st.FramesOmitted[0])
 }
 
-// scrubURL returns u without a password and with the values of secret-looking query
-// parameters filtered.
+// scrubURL returns u as errtrack.ScrubURL filters it, shortened for the page: ingest
+// filters URLs already, and events stored before it did are filtered here too.
 func scrubURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return truncate(maxEventField, raw)
-	}
-	if u.User != nil {
-		u.User = url.User(filtered)
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		changed := false
-		for k := range q {
-			if errtrack.SecretName(k) {
-				q[k] = []string{filtered}
-				changed = true
-			}
-		}
-		if changed {
-			u.RawQuery = q.Encode()
-		}
-	}
-	return truncate(maxEventField, u.String())
+	return truncate(maxEventField, errtrack.ScrubURL(raw))
 }
 
 // scrubJSON returns raw as compact JSON text with the values of secret-looking keys
