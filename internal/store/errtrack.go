@@ -412,7 +412,7 @@ func (db *DB) ingest(ctx context.Context, tx *sql.Tx, e errtrack.Event, fresh er
 	default:
 		prev := row.issue
 		out.Previous, out.Kind = &prev, errtrack.KindGrouped
-		row.issue = addEvent(row.issue, e)
+		row.issue = addEvent(row.issue, e, fresh)
 		regressed, err := db.regressed(ctx, tx, row.issue, e)
 		if err != nil {
 			return errtrack.Outcome{}, err
@@ -487,15 +487,16 @@ func issueLockKey(projectID int64, fingerprint string) string {
 }
 
 // addEvent returns is with one more event, e, counted: its time, release, environment and
-// tags. The newest event (by its timestamp) gives the issue its title, culprit, level and
+// tags. fresh is the issue e alone would open, whose title and culprit were worked out
+// before the transaction. The newest event (by its timestamp) gives the issue its title, culprit, level and
 // last release, as Sentry does, and an event older than the first moves the first seen time
 // and release back. An event without a release leaves the releases as they are, except
 // that the first event that has one fills them in when the issue has none.
-func addEvent(is errtrack.Issue, e errtrack.Event) errtrack.Issue {
+func addEvent(is errtrack.Issue, e errtrack.Event, fresh errtrack.Issue) errtrack.Issue {
 	is.Count++
 	if !e.Timestamp.Before(is.LastSeen) {
 		is.LastSeen, is.LastEventID = e.Timestamp, e.EventID
-		is.Title, is.Culprit, is.Level, is.Platform = errtrack.Title(e), errtrack.Culprit(e), e.Level, e.Platform
+		is.Title, is.Culprit, is.Level, is.Platform = fresh.Title, fresh.Culprit, e.Level, e.Platform
 		if e.Release != "" {
 			is.LastRelease = e.Release
 		}
