@@ -74,14 +74,20 @@ func Fingerprint(e Event) (hash, kind string) {
 		}
 		kind, comps = GroupByFingerprint, client
 	}
-	h := sha256.New()
-	for _, c := range append([]string{groupingVersion, kind}, comps...) {
-		// Length-prefixed, so that no two lists of components write the same bytes.
-		h.Write([]byte(strconv.Itoa(len(c))))
-		h.Write([]byte{':'})
-		h.Write([]byte(c))
+	// Length-prefixed, so that no two lists of components write the same bytes; hashed in
+	// one call, which costs a third of writing each piece to the hash.
+	size := len(groupingVersion) + len(kind) + 8
+	for _, c := range comps {
+		size += len(c) + 6
 	}
-	return hex.EncodeToString(h.Sum(nil)), kind
+	buf := make([]byte, 0, size)
+	for _, c := range append([]string{groupingVersion, kind}, comps...) {
+		buf = strconv.AppendInt(buf, int64(len(c)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, c...)
+	}
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:]), kind
 }
 
 // isDefaultVar reports whether a fingerprint element is "{{ default }}".
@@ -174,7 +180,7 @@ func stacktraceComponents(e Event) []string {
 				continue
 			}
 			prev = k
-			comps = append(comps, "frame:"+k)
+			comps = append(comps, k)
 			framesUsed++
 		}
 	}
@@ -184,8 +190,9 @@ func stacktraceComponents(e Event) []string {
 	return comps
 }
 
-// frameKey is what of a frame grouping uses: where (module, else file) and what
-// (function, else the source line), never the line number.
+// frameKey is the component of a frame, "frame:" and what of it grouping uses: where
+// (module, else file) and what (function, else the source line), never the line number.
+// It is empty when the frame has neither.
 func frameKey(f Frame) string {
 	where := f.Module
 	if where == "" {
@@ -206,7 +213,8 @@ func frameKey(f Frame) string {
 		return ""
 	}
 	// Java lambdas' and JavaScript bundles' numbers and addresses change between builds.
-	return normalizeValue(where) + "\x00" + normalizeValue(what)
+	// The key is the whole component, "frame:" included, built in one allocation.
+	return "frame:" + normalizeValue(where) + "\x00" + normalizeValue(what)
 }
 
 // cleanFilename strips from a file name or URL what changes between builds or requests:
