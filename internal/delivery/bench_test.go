@@ -26,7 +26,10 @@ import (
 // BenchmarkDelivery measures what ANCHORS.md compares with Flux: one git repository with N
 // apps (each a 1-replica Deployment, a Service and a ConfigMap in its own directory), N
 // Applications created at once, and the time until every one is Ready and Healthy on the local
-// control plane. FERRY_BENCH_APPS overrides the sizes (comma-separated).
+// control plane. FERRY_BENCH_APPS overrides the sizes (comma-separated). It also reports the
+// API requests the controller sent per app, and logs them by kind. With
+// FERRY_BENCH_APISERVER_PROFILE=FILE, it writes a 20 s CPU profile of kube-apiserver taken
+// from the run's 8th second (go tool pprof -top FILE).
 //
 //	make bench-delivery
 func BenchmarkDelivery(b *testing.B) {
@@ -133,6 +136,7 @@ func benchmarkApps(b *testing.B, n int) {
 	sha := e.commit(files, fmt.Sprintf("%d apps", n))
 
 	b.StartTimer()
+	profileAPIServer(b)
 	start := time.Now()
 	for i := range n {
 		e.createApp(fmt.Sprintf("app-%04d", i), func(a *v1alpha1.Application) {
@@ -148,6 +152,7 @@ func benchmarkApps(b *testing.B, n int) {
 	b.ReportMetric(float64(failed), "failed-syncs")
 	b.ReportMetric(elapsed.Seconds(), "s-to-all-healthy")
 	b.ReportMetric(peakRSSMiB(b), "peak-RSS-MiB")
+	e.requests.report(b, n)
 }
 
 // benchmarkPushes pushes 50 single-app commits and refreshes the way the push webhook does,

@@ -51,6 +51,8 @@ type env struct {
 	c     client.Client
 	appNS string
 	rec   *delivery.Reconciler
+	// requests counts the API requests of the delivery controller.
+	requests *requestCounter
 	// logs holds every line the controller logged, for leak checks.
 	logs lockedBuffer
 }
@@ -85,7 +87,7 @@ func newEnvWith(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int,
 	ctx := t.Context()
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
-	e := &env{t: t, ns: "t-" + hex.EncodeToString(suffix), repo: "deploy"}
+	e := &env{t: t, ns: "t-" + hex.EncodeToString(suffix), repo: "deploy", requests: newRequestCounter()}
 	e.appNS = e.ns
 
 	scheme, err := delivery.Scheme()
@@ -140,7 +142,9 @@ func newEnvWith(t testing.TB, gitOpts testenv.GitServerOptions, concurrency int,
 	if tune != nil {
 		tune(e, &ropts)
 	}
-	engine, err := delivery.NewEngine(unlimited, e.db, delivery.EngineOptions{
+	counted := rest.CopyConfig(unlimited)
+	counted.Wrap(e.requests.wrap)
+	engine, err := delivery.NewEngine(counted, e.db, delivery.EngineOptions{
 		Manager:    delivery.ManagerOptions{Namespaces: []string{e.ns}, Logger: logr.Discard()},
 		Reconciler: ropts,
 		GitDir:     filepath.Join(t.TempDir(), "git"),

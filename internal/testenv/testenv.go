@@ -22,10 +22,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // binVersion names the cache directory hack/testbin.sh fills; keep the two in step.
@@ -407,6 +409,9 @@ func (cp *ControlPlane) Stop() error {
 // When the plane cannot start, Main prints why and returns 1 without running a test, so
 // the package fails rather than skips.
 func Main(m *testing.M, cp **ControlPlane) int {
+	// controller-runtime's global logger, which ferry server sets to its own: unset, it
+	// prints a warning with a stack trace into the tests' output 30 s after it is first used.
+	ctrllog.SetLogger(logr.Discard())
 	plane, err := Start(context.Background(), Options{})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: start control plane: %v\n", err)

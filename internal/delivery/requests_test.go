@@ -1,0 +1,115 @@
+package delivery_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// requestCounter counts the API requests the delivery controller sends, by method and
+// resource, so that the benchmark can say what each app costs the control plane.
+type requestCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func newRequestCounter() *requestCounter { return &requestCounter{counts: map[string]int{}} }
+
+// wrap is a rest.Config WrapTransport.
+func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		c.mu.Lock()
+		c.counts[requestKind(req)]++
+		c.mu.Unlock()
+		return rt.RoundTrip(req)
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// requestKind names a request by its method and resource: "GET configmaps",
+// "PATCH deployments (dry-run)", "PATCH applications/status", "WATCH applications".
+func requestKind(req *http.Request) string {
+	// /api/v1/namespaces/NS/RESOURCE/NAME/SUB or /apis/GROUP/VERSION/namespaces/NS/RESOURCE/NAME/SUB
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	if len(parts) > 0 && parts[0] == "apis" && len(parts) > 1 {
+		parts = parts[1:] // the group
+	}
+	if len(parts) > 2 {
+		parts = parts[2:] // past the version
+	}
+	if len(parts) > 2 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	resource := strings.Join(parts, "/")
+	if len(parts) >= 2 {
+		resource = parts[0]
+		if len(parts) >= 3 {
+			resource += "/" + parts[2]
+		}
+	}
+	method := req.Method
+	q := req.URL.Query()
+	if q.Get("watch") == "true" {
+		method = "WATCH"
+	}
+	if len(parts) == 1 && method == http.MethodGet {
+		method = "LIST"
+	}
+	kind := method + " " + resource
+	if q.Has("dryRun") {
+		kind += " (dry-run)"
+	}
+	return kind
+}
+
+// report adds the requests per app to b's metrics and logs them by kind.
+func (c *requestCounter) report(b *testing.B, apps int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	total := 0
+	var lines []string
+	for _, k := range slices.Sorted(maps.Keys(c.counts)) {
+		total += c.counts[k]
+		lines = append(lines, fmt.Sprintf("%6.2f  %s", float64(c.counts[k])/float64(apps), k))
+	}
+	b.ReportMetric(float64(total)/float64(apps), "api-req/app")
+	b.Logf("API requests per app, by kind:\n%s", strings.Join(lines, "\n"))
+}
+
+// profileAPIServer writes a CPU profile of kube-apiserver during the run to the file
+// FERRY_BENCH_APISERVER_PROFILE names, if set: 20 seconds from the 8th, when the syncs are in
+// full flow. The API server serves /debug/pprof to its admin.
+func profileAPIServer(b *testing.B) {
+	path := os.Getenv("FERRY_BENCH_APISERVER_PROFILE")
+	if path == "" {
+		return
+	}
+	cs, err := kubernetes.NewForConfig(plane.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		time.Sleep(8 * time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		raw, err := cs.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "20").DoRaw(ctx)
+		if err == nil {
+			err = os.WriteFile(path, raw, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "kube-apiserver profile: %v\n", err)
+		}
+	}()
+}
