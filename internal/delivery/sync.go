@@ -174,6 +174,7 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, objs 
 		return old, counts, r.syncFailed(ctx, app, hs, err)
 	}
 
+	settled := settledOnApply(objs)
 	applied := ssa.NewChangeSet()
 	for i, wave := range waves {
 		cs, err := r.manager.ApplyAllStaged(ctx, wave.objects, opts)
@@ -184,7 +185,7 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, objs 
 			return union(old, applied), counts, r.syncFailed(ctx, app, hs, classifyApply(err))
 		}
 		if i < len(waves)-1 {
-			if err := r.wait(ctx, cs.ToObjMetadataSet()); err != nil {
+			if err := r.wait(ctx, toRead(cs.ToObjMetadataSet(), settled)); err != nil {
 				return union(old, applied), counts, r.syncFailed(ctx, app, hs,
 					waiting("WaveUnhealthy", "sync wave %d: %w", wave.number, err))
 			}
@@ -204,7 +205,7 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, objs 
 			inventory = append(inventory, stale...)
 		}
 	}
-	if err := r.wait(ctx, applied.ToObjMetadataSet()); err != nil {
+	if err := r.wait(ctx, toRead(applied.ToObjMetadataSet(), settled)); err != nil {
 		return inventory, counts, r.syncFailed(ctx, app, hs, waiting("HealthCheckFailed", "%w", err))
 	}
 	if err := r.runHooks(ctx, app, hookPostSync, hs[hookPostSync]); err != nil {
@@ -217,7 +218,7 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, objs 
 // roleKind is applied in a stage of its own, before the RoleBindings that name its objects:
 // without the escalating "bind" right, the API server refuses a binding to a Role that does not
 // exist yet.
-var roleKind = schema.GroupKind{Group: "rbac.authorization.k8s.io", Kind: "Role"}
+var roleKind = schema.GroupKind{Group: rbacGroup, Kind: "Role"}
 
 func (r *Reconciler) applyOptions() ssa.ApplyOptions {
 	opts := ssa.DefaultApplyOptions()
@@ -444,6 +445,40 @@ func failedObject(err error) (object, cause string) {
 		return utils.FmtUnstructured(o), dryRun.Unwrap().Error()
 	}
 	return "", err.Error()
+}
+
+// settledOnApply returns the objects of objs that are healthy as soon as their apply
+// succeeds, so that the wait after a sync need not read them back: kstatus calls an
+// existing object of these kinds Current, because they have no status to wait for (a
+// Service has one only as a load balancer, which waits for its address). Skipping them
+// spares the API server a GET per ConfigMap, Secret, Service or RBAC object per sync; their
+// live state is still read by the health check between syncs (refreshHealth), which also
+// sees one deleted, or being deleted, after the sync.
+func settledOnApply(objs []*unstructured.Unstructured) map[object.ObjMetadata]bool {
+	settled := map[object.ObjMetadata]bool{}
+	for _, o := range objs {
+		gk := o.GroupVersionKind().GroupKind()
+		switch gk {
+		case schema.GroupKind{Kind: "ConfigMap"}, schema.GroupKind{Kind: "Secret"}, schema.GroupKind{Kind: "ServiceAccount"},
+			schema.GroupKind{Group: rbacGroup, Kind: "Role"}, schema.GroupKind{Group: rbacGroup, Kind: "RoleBinding"},
+			schema.GroupKind{Group: rbacGroup, Kind: "ClusterRole"}, schema.GroupKind{Group: rbacGroup, Kind: "ClusterRoleBinding"}:
+		case schema.GroupKind{Kind: "Service"}:
+			if t, _, _ := unstructured.NestedString(o.Object, "spec", "type"); t == string(corev1.ServiceTypeLoadBalancer) {
+				continue
+			}
+		default:
+			continue
+		}
+		settled[object.ObjMetadata{GroupKind: gk, Namespace: o.GetNamespace(), Name: o.GetName()}] = true
+	}
+	return settled
+}
+
+const rbacGroup = "rbac.authorization.k8s.io"
+
+// toRead is set without the objects settled holds.
+func toRead(set object.ObjMetadataSet, settled map[object.ObjMetadata]bool) object.ObjMetadataSet {
+	return slices.DeleteFunc(slices.Clone(set), func(id object.ObjMetadata) bool { return settled[id] })
 }
 
 // wait blocks until every object in set is healthy (kstatus Current), until one has failed,
