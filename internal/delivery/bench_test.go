@@ -84,6 +84,7 @@ func BenchmarkControlPlaneCeiling(b *testing.B) {
 			}
 		}
 		b.StartTimer()
+		cpu := readCPU(b)
 		start := time.Now()
 		sem := make(chan struct{}, benchConcurrency)
 		var wg sync.WaitGroup
@@ -120,6 +121,7 @@ func BenchmarkControlPlaneCeiling(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "apps/s")
 		b.ReportMetric(elapsed.Seconds(), "s-to-all-available")
+		reportCPU(b, cpu, n, elapsed)
 	}
 }
 
@@ -137,6 +139,7 @@ func benchmarkApps(b *testing.B, n int) {
 
 	b.StartTimer()
 	profileAPIServer(b)
+	cpu := readCPU(b)
 	start := time.Now()
 	for i := range n {
 		e.createApp(fmt.Sprintf("app-%04d", i), func(a *v1alpha1.Application) {
@@ -153,6 +156,7 @@ func benchmarkApps(b *testing.B, n int) {
 	b.ReportMetric(elapsed.Seconds(), "s-to-all-healthy")
 	b.ReportMetric(peakRSSMiB(b), "peak-RSS-MiB")
 	e.requests.report(b, n)
+	reportCPU(b, cpu, n, elapsed)
 }
 
 // benchmarkPushes pushes 50 single-app commits and refreshes the way the push webhook does,

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,17 +21,26 @@ import (
 type requestCounter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	// took sums the time from sending each request to its response's headers, by kind.
+	took map[string]time.Duration
 }
 
-func newRequestCounter() *requestCounter { return &requestCounter{counts: map[string]int{}} }
+func newRequestCounter() *requestCounter {
+	return &requestCounter{counts: map[string]int{}, took: map[string]time.Duration{}}
+}
 
 // wrap is a rest.Config WrapTransport.
 func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		kind, start := requestKind(req), time.Now()
+		resp, err := rt.RoundTrip(req)
 		c.mu.Lock()
-		c.counts[requestKind(req)]++
+		c.counts[kind]++
+		if !strings.HasPrefix(kind, "WATCH ") {
+			c.took[kind] += time.Since(start)
+		}
 		c.mu.Unlock()
-		return rt.RoundTrip(req)
+		return resp, err
 	})
 }
 
@@ -74,7 +84,8 @@ func requestKind(req *http.Request) string {
 	return kind
 }
 
-// report adds the requests per app to b's metrics and logs them by kind.
+// report adds the requests per app to b's metrics and logs them by kind, with their mean
+// latency.
 func (c *requestCounter) report(b *testing.B, apps int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -82,7 +93,8 @@ func (c *requestCounter) report(b *testing.B, apps int) {
 	var lines []string
 	for _, k := range slices.Sorted(maps.Keys(c.counts)) {
 		total += c.counts[k]
-		lines = append(lines, fmt.Sprintf("%6.2f  %s", float64(c.counts[k])/float64(apps), k))
+		lines = append(lines, fmt.Sprintf("%6.2f  %-36s mean %v", float64(c.counts[k])/float64(apps), k,
+			(c.took[k] / time.Duration(c.counts[k])).Round(100*time.Microsecond)))
 	}
 	b.ReportMetric(float64(total)/float64(apps), "api-req/app")
 	b.Logf("API requests per app, by kind:\n%s", strings.Join(lines, "\n"))
@@ -112,4 +124,37 @@ func profileAPIServer(b *testing.B) {
 			fmt.Fprintf(os.Stderr, "kube-apiserver profile: %v\n", err)
 		}
 	}()
+}
+
+// cpuUse is the CPU time of each control-plane component and of this process (the
+// delivery controller and the harness), at one moment.
+type cpuUse map[string]time.Duration
+
+func readCPU(b *testing.B) cpuUse {
+	use, err := plane.CPUTimes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	use["ferry (this process)"] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return use
+}
+
+// reportCPU reports the CPU milliseconds per app that kube-apiserver spent since before, and
+// logs each process's share: who spent the two cores while the apps synced.
+func reportCPU(b *testing.B, before cpuUse, apps int, elapsed time.Duration) {
+	after := readCPU(b)
+	var lines []string
+	for _, name := range slices.Sorted(maps.Keys(after)) {
+		used := after[name] - before[name]
+		lines = append(lines, fmt.Sprintf("%-22s %5.2f cores  %6.1f ms/app", name, used.Seconds()/elapsed.Seconds(),
+			float64(used.Milliseconds())/float64(apps)))
+		if name == "kube-apiserver" {
+			b.ReportMetric(float64(used.Milliseconds())/float64(apps), "apiserver-cpu-ms/app")
+		}
+	}
+	b.Logf("CPU by process during the run:\n%s", strings.Join(lines, "\n"))
 }

@@ -274,3 +274,20 @@ func fakeBinDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// TestProcessCPU reads this process's CPU time the way CPUTimes reads the components'.
+func TestProcessCPU(t *testing.T) {
+	before, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+	}
+	after, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Errorf("CPU time %v after spinning, %v before: want it to grow", after, before)
+	}
+}
