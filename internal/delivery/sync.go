@@ -184,6 +184,8 @@ func (r *Reconciler) apply(ctx context.Context, app *v1alpha1.Application, objs 
 		if err != nil {
 			return union(old, applied), counts, r.syncFailed(ctx, app, hs, classifyApply(err))
 		}
+		// Watched from now on, so that the waits below hear of their changes.
+		r.owned.ensure(ctx, refsOf(cs))
 		if i < len(waves)-1 {
 			if err := r.wait(ctx, toRead(cs.ToObjMetadataSet(), settled)); err != nil {
 				return union(old, applied), counts, r.syncFailed(ctx, app, hs,
@@ -482,12 +484,17 @@ func toRead(set object.ObjMetadataSet, settled map[object.ObjMetadata]bool) obje
 }
 
 // wait blocks until every object in set is healthy (kstatus Current), until one has failed,
-// or until the health timeout passes. Each poll reads only the objects not yet healthy, one
-// GET apiece.
+// or until the health timeout passes. Each round reads only the objects not yet healthy, one
+// GET apiece; a round starts when the owned-object watcher sees one of them change (its
+// controller wrote a status, say), or after the poll interval when none did (kinds not
+// watched yet, a change the watch missed).
 func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
 	defer cancel()
 	pending := slices.Clone(set)
+	// Subscribed before the first read, so that no change after it goes unnoticed.
+	changed, unsubscribe := r.owned.subscribe(pending)
+	defer unsubscribe()
 	for {
 		var (
 			next   object.ObjMetadataSet
@@ -528,6 +535,7 @@ func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error 
 				return err
 			}
 			return &objectFailure{object: worst, cause: strings.TrimPrefix(reason, worst+" "), err: err}
+		case <-changed:
 		case <-time.After(r.opts.PollInterval):
 		}
 	}

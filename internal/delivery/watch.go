@@ -9,12 +9,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +36,10 @@ import (
 // owner labels. A change by anyone but Ferry, or a deletion, enqueues the owning Application;
 // its reconcile then checks drift (and undoes it with selfHeal).
 //
+// The same informers wake a sync waiting for its objects' health (subscribe) whenever one
+// of them changes, status included, so the wait reads an object again as soon as its
+// controller has moved it on rather than at the next poll.
+//
 // Kinds Ferry may not list and watch cluster-wide are left to the poll, and so are Secrets
 // always: Ferry keeps no cluster-wide view of them, not even their metadata.
 type ownedWatcher struct {
@@ -49,6 +55,10 @@ type ownedWatcher struct {
 	mu sync.Mutex
 	// kinds holds the kinds watched, being set up, or left to the poll.
 	kinds map[schema.GroupVersionKind]struct{}
+
+	subsMu sync.Mutex
+	// subs holds, per object, the channels of the waits subscribed to its changes.
+	subs map[object.ObjMetadata]map[chan struct{}]struct{}
 }
 
 // The owner labels fluxcd/pkg/ssa sets on every object Ferry applies.
@@ -85,13 +95,66 @@ func newOwnedWatcher(mgr ctrl.Manager, c controller.Controller, namespaces []str
 		nsSet[ns] = true
 	}
 	return &ownedWatcher{cache: ca, controller: c, client: mgr.GetClient(), mapper: mgr.GetRESTMapper(), log: log,
-		namespaces: nsSet, kinds: map[schema.GroupVersionKind]struct{}{}}, nil
+		namespaces: nsSet, kinds: map[schema.GroupVersionKind]struct{}{},
+		subs: map[object.ObjMetadata]map[chan struct{}]struct{}{}}, nil
+}
+
+// subscribe returns a channel that receives (without blocking the sender; one pending
+// signal at most) whenever the informer of a watched kind sees one of ids created, changed or
+// deleted, and a function that ends the subscription. Objects of kinds not watched yet
+// never signal: their waits fall back on the poll. A nil watcher returns a nil channel.
+func (w *ownedWatcher) subscribe(ids object.ObjMetadataSet) (<-chan struct{}, func()) {
+	if w == nil || len(ids) == 0 {
+		return nil, func() {}
+	}
+	ch := make(chan struct{}, 1)
+	w.subsMu.Lock()
+	for _, id := range ids {
+		if w.subs[id] == nil {
+			w.subs[id] = map[chan struct{}]struct{}{}
+		}
+		w.subs[id][ch] = struct{}{}
+	}
+	w.subsMu.Unlock()
+	return ch, func() {
+		w.subsMu.Lock()
+		defer w.subsMu.Unlock()
+		for _, id := range ids {
+			delete(w.subs[id], ch)
+			if len(w.subs[id]) == 0 {
+				delete(w.subs, id)
+			}
+		}
+	}
+}
+
+// changed signals the waits subscribed to the object o of kind gk.
+func (w *ownedWatcher) changed(gk schema.GroupKind, o any) {
+	if tomb, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+		o = tomb.Obj
+	}
+	m, ok := o.(metav1.Object)
+	if !ok {
+		return
+	}
+	id := object.ObjMetadata{GroupKind: gk, Namespace: m.GetNamespace(), Name: m.GetName()}
+	w.subsMu.Lock()
+	defer w.subsMu.Unlock()
+	for ch := range w.subs[id] {
+		select {
+		case ch <- struct{}{}:
+		default: // a signal is pending already
+		}
+	}
 }
 
 // ensure watches every kind of inventory not yet watched or refused. A kind Ferry may not
 // list and watch stays on the poll; one whose check failed for another reason (the API server
 // busy, the reconcile's context ending) is tried again by a later reconcile.
 func (w *ownedWatcher) ensure(ctx context.Context, inventory []v1alpha1.ObjectRef) {
+	if w == nil {
+		return
+	}
 	for _, ref := range inventory {
 		gvk := schema.GroupVersionKind{Group: ref.Group, Version: ref.Version, Kind: ref.Kind}
 		w.mu.Lock()
@@ -145,6 +208,19 @@ func (w *ownedWatcher) watch(ctx context.Context, gvk schema.GroupVersionKind) e
 	// the watch began get one reconcile, so drift made while the informer was starting is not
 	// lost; objects created later are Ferry's own doing.
 	started := time.Now()
+	informer, err := w.cache.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return err
+	}
+	gk := gvk.GroupKind()
+	notify := func(o any) { w.changed(gk, o) }
+	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    notify,
+		UpdateFunc: func(_, o any) { notify(o) },
+		DeleteFunc: notify,
+	}); err != nil {
+		return err
+	}
 	return w.controller.Watch(source.Kind(w.cache, obj,
 		handler.TypedEnqueueRequestsFromMapFunc(w.owner), predicate.TypedFuncs[*metav1.PartialObjectMetadata]{
 			CreateFunc: func(e event.TypedCreateEvent[*metav1.PartialObjectMetadata]) bool {
