@@ -94,7 +94,7 @@ func (c *requestCounter) report(b *testing.B, apps int) {
 	for _, k := range slices.Sorted(maps.Keys(c.counts)) {
 		total += c.counts[k]
 		lines = append(lines, fmt.Sprintf("%6.2f  %-36s mean %v", float64(c.counts[k])/float64(apps), k,
-			(c.took[k] / time.Duration(c.counts[k])).Round(100*time.Microsecond)))
+			(c.took[k]/time.Duration(c.counts[k])).Round(100*time.Microsecond)))
 	}
 	b.ReportMetric(float64(total)/float64(apps), "api-req/app")
 	b.Logf("API requests per app, by kind:\n%s", strings.Join(lines, "\n"))
