@@ -51,7 +51,21 @@ func BenchmarkDelivery(b *testing.B) {
 			}
 		})
 	}
-	b.Run("push-to-applied", benchmarkPushes)
+	b.Run("push-to-applied", func(b *testing.B) {
+		benchmarkPushes(b, func(v int) map[string]string {
+			return map[string]string{"app/config.yaml": configMap(fmt.Sprintf("v%d", v))}
+		})
+	})
+	b.Run("push-to-rolled-out", func(b *testing.B) {
+		benchmarkPushes(b, func(v int) map[string]string { return map[string]string{"app/deployment.yaml": rolledDeployment(v)} })
+	})
+}
+
+// rolledDeployment is the benchmark's Deployment with pod template version v: each new v is a
+// rollout, healthy once the new Pod is available.
+func rolledDeployment(v int) string {
+	return strings.Replace(fmt.Sprintf(deployment, 1), "template:\n    metadata:\n",
+		fmt.Sprintf("template:\n    metadata:\n      annotations: {version: \"%d\"}\n", v), 1)
 }
 
 // BenchmarkControlPlaneCeiling is the yardstick for BenchmarkDelivery: the same N apps
@@ -159,13 +173,14 @@ func benchmarkApps(b *testing.B, n int) {
 	reportCPU(b, cpu, n, elapsed)
 }
 
-// benchmarkPushes pushes 50 single-app commits and refreshes the way the push webhook does,
-// timing each from the push until the Application is Ready at the new commit.
-func benchmarkPushes(b *testing.B) {
+// benchmarkPushes pushes 50 single-app commits, version v's files made by files(v), and
+// refreshes the way the push webhook does, timing each from the push until the Application is
+// Ready at the new commit (for a Deployment's rollout, until its new Pod is available).
+func benchmarkPushes(b *testing.B, files func(v int) map[string]string) {
 	for range b.N {
 		b.StopTimer()
 		e := newEnv(b, testenv.GitServerOptions{}, benchConcurrency)
-		sha := e.commit(map[string]string{"app/config.yaml": configMap("v0")}, "v0")
+		sha := e.commit(files(0), "v0")
 		e.createApp("web", func(a *v1alpha1.Application) { a.Spec.SyncPolicy.Interval = &metav1.Duration{Duration: time.Hour} })
 		e.waitApp("web", "v0", readyAt(sha))
 		b.StartTimer()
@@ -173,7 +188,7 @@ func benchmarkPushes(b *testing.B) {
 		var took []time.Duration
 		for i := 1; i <= 50; i++ {
 			start := time.Now()
-			sha := e.commit(map[string]string{"app/config.yaml": configMap(fmt.Sprintf("v%d", i))}, fmt.Sprintf("v%d", i))
+			sha := e.commit(files(i), fmt.Sprintf("v%d", i))
 			if _, err := e.rec.Refresh(b.Context(), func(*v1alpha1.Application) bool { return true }); err != nil {
 				b.Fatal(err)
 			}
