@@ -312,17 +312,19 @@ func TestFirstSyncToHealthyAndRelease(t *testing.T) {
 }
 
 // TestHealthWaitWakesOnChange: with a poll interval far longer than the test, a sync still
-// sees its Deployment become available, first and on the next commit: the wait reads it again
-// when the owned-object watch reports a change, not when the poll comes round.
+// sees its Deployment become available and its PostSync Job complete, first and on the next
+// commit, which also replaces the Job of the first: the waits read an object again when the
+// owned-object watch reports a change to it, not when the poll comes round.
 func TestHealthWaitWakesOnChange(t *testing.T) {
 	e := newEnvWith(t, testenv.GitServerOptions{}, 0, func(_ *env, o *delivery.Options) {
 		o.PollInterval = time.Hour
 	})
-	sha := e.commit(map[string]string{"app/deployment.yaml": fmt.Sprintf(deployment, 1)}, "v1")
+	smoke := hookJob("smoke", "PostSync", false)
+	sha := e.commit(map[string]string{"app/deployment.yaml": fmt.Sprintf(deployment, 1), "app/smoke.yaml": smoke}, "v1")
 	e.createApp("web", nil)
 	e.waitApp("web", "Ready and Healthy at "+sha, readyAt(sha))
 
-	sha = e.commit(map[string]string{"app/deployment.yaml": fmt.Sprintf(deployment, 2)}, "v2")
+	sha = e.commit(map[string]string{"app/deployment.yaml": fmt.Sprintf(deployment, 2), "app/smoke.yaml": smoke}, "v2")
 	app := e.waitApp("web", "Ready and Healthy at "+sha, readyAt(sha))
 	if h := app.Status.History; len(h) != 2 || h[0].Result != "succeeded" || h[1].Result != "succeeded" {
 		t.Errorf("history = %+v, want two succeeded syncs", h)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/utils"
 	corev1 "k8s.io/api/core/v1"
@@ -113,6 +114,8 @@ func (r *Reconciler) runHooks(ctx context.Context, app *v1alpha1.Application, ph
 func (r *Reconciler) waitHook(ctx context.Context, o *unstructured.Unstructured) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
 	defer cancel()
+	changed, unsubscribe := r.changesOf(ctx, o)
+	defer unsubscribe()
 	isJob := o.GroupVersionKind().GroupKind() == schema.GroupKind{Group: "batch", Kind: "Job"}
 	for {
 		live := &unstructured.Unstructured{}
@@ -135,9 +138,20 @@ func (r *Reconciler) waitHook(ctx context.Context, o *unstructured.Unstructured)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s did not finish within %s", utils.FmtUnstructured(o), r.opts.HealthTimeout)
+		case <-changed:
 		case <-time.After(r.opts.PollInterval):
 		}
 	}
+}
+
+// changesOf watches the kind of o, if it is not watched yet, and subscribes to o's changes
+// (see ownedWatcher.subscribe), so that a wait on a hook reads it again as soon as it changes.
+// Hooks carry Ferry's owner labels, as every rendered object does.
+func (r *Reconciler) changesOf(ctx context.Context, o *unstructured.Unstructured) (<-chan struct{}, func()) {
+	gvk := o.GroupVersionKind()
+	r.owned.ensure(ctx, []v1alpha1.ObjectRef{{Group: gvk.Group, Version: gvk.Version, Kind: gvk.Kind,
+		Namespace: o.GetNamespace(), Name: o.GetName()}})
+	return r.owned.subscribe(object.ObjMetadataSet{object.UnstructuredToObjMetadata(o)})
 }
 
 // jobFinished reports whether a Job has a Complete or Failed condition, and the failure.
@@ -181,6 +195,8 @@ func (r *Reconciler) deleteAndWait(ctx context.Context, o *unstructured.Unstruct
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
 	defer cancel()
+	changed, unsubscribe := r.changesOf(ctx, o)
+	defer unsubscribe()
 	for {
 		err := r.client.Get(ctx, client.ObjectKeyFromObject(o), live)
 		switch {
@@ -191,6 +207,7 @@ func (r *Reconciler) deleteAndWait(ctx context.Context, o *unstructured.Unstruct
 		}
 		select {
 		case <-ctx.Done():
+		case <-changed:
 		case <-time.After(r.opts.PollInterval):
 		}
 	}
