@@ -423,13 +423,14 @@ func TestSelfHealUndoesDrift(t *testing.T) {
 		return e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "web-token"}, &corev1.Secret{}) == nil
 	})
 
-	tl, err := e.db.Timeline(ctx, app.Status.History[0].ReleaseID, release.TimelineFilter{Types: []release.EventType{release.EventDeployDriftCorrected}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tl.Events) == 0 {
-		t.Error("the release timeline does not record the drift correction")
-	}
+	// A correction is recorded once its objects are applied, so a moment after they are seen.
+	testenv.Eventually(t, "the drift correction on the release's timeline", func() bool {
+		tl, err := e.db.Timeline(ctx, app.Status.History[0].ReleaseID, release.TimelineFilter{Types: []release.EventType{release.EventDeployDriftCorrected}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(tl.Events) > 0
+	})
 }
 
 func TestInvalidObjectAppliesNothing(t *testing.T) {

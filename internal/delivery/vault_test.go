@@ -134,12 +134,18 @@ func TestVaultSecretsResolvedAndRotated(t *testing.T) {
 	if ann, gen := template("other"); ann != "" || gen != otherGen {
 		t.Errorf("other was touched by a rotation that is not its business (generation %d → %d)", otherGen, gen)
 	}
-	tl, err := e.db.Timeline(ctx, app.Status.History[0].ReleaseID, release.TimelineFilter{Types: []release.EventType{release.EventSecretRotated}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tl.Events) == 0 || !strings.Contains(tl.Events[0].Summary, "Deployment") {
-		t.Errorf("timeline secret.rotated events = %+v, want one naming the rolled Deployment", tl.Events)
+	// The rotation is recorded once its objects are applied, so a moment after they are seen.
+	var rotated []release.Event
+	testenv.Eventually(t, "a secret.rotated event on the release's timeline", func() bool {
+		tl, err := e.db.Timeline(ctx, app.Status.History[0].ReleaseID, release.TimelineFilter{Types: []release.EventType{release.EventSecretRotated}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rotated = tl.Events
+		return len(rotated) > 0
+	})
+	if !strings.Contains(rotated[0].Summary, "Deployment") {
+		t.Errorf("timeline secret.rotated events = %+v, want one naming the rolled Deployment", rotated)
 	}
 
 	// A role that may not read the path: nothing is applied, and the condition says why.
