@@ -25,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -122,6 +123,31 @@ type Reconciler struct {
 	owned *ownedWatcher
 	// treesRead maps each commit SHA whose tree a reconcile read to when, for PruneTrees.
 	treesRead sync.Map
+	// apiReader reads Applications from the API server, past the cache; nil until
+	// SetupWithManager.
+	apiReader client.Reader
+	// written maps each Application (its NamespacedName) to the newest history entry this
+	// process wrote to its status (a writtenEntry); see staleHistory.
+	written sync.Map
+}
+
+// writtenEntry identifies the newest history entry written to an Application's status.
+type writtenEntry struct {
+	uid types.UID
+	id  int64
+}
+
+// staleHistory reports whether app, as read from the cache, lacks the newest history entry
+// this process wrote to it: a reconcile that starts right after the last one patched the
+// status can read the Application before the watch has delivered that patch, and would
+// otherwise sync the same revision again as if it never had.
+func (r *Reconciler) staleHistory(key client.ObjectKey, app *v1alpha1.Application) bool {
+	v, ok := r.written.Load(key)
+	if !ok {
+		return false
+	}
+	w := v.(writtenEntry)
+	return w.uid == app.UID && (len(app.Status.History) == 0 || app.Status.History[0].ID < w.id)
 }
 
 // NewReconciler returns a Reconciler that talks to the cluster through c (which must read
@@ -143,22 +169,13 @@ func newResourceManager(c client.Client, mapper apimeta.RESTMapper) *ssa.Resourc
 	poller := polling.NewStatusPoller(c, mapper, polling.Options{
 		ClusterReaderFactory: engine.ClusterReaderFactoryFunc(clusterreader.NewDirectClusterReader),
 	})
-	m := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
-	m.SetConcurrency(applyCheckConcurrency)
-	return m
+	return ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
 }
-
-// applyCheckConcurrency is how many objects of a set ssa reads and dry-runs at once before
-// applying any (the applies themselves run one by one). ssa's default is one, two round trips
-// in a row per object; four is kustomize-controller's default (--concurrent-ssa). On the
-// saturated plane of BenchmarkDelivery, three objects an app, it changed the time of a sync's
-// apply little (770 → 730 ms at N=500): there the API server's latency, not the order of the
-// requests, sets it.
-const applyCheckConcurrency = 4
 
 // SetupWithManager registers the Reconciler with mgr. Status writes do not trigger a
 // reconcile; spec changes and annotations (a sync request) do.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.apiReader = mgr.GetAPIReader()
 	c, err := ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.Application{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -227,9 +244,14 @@ func (r *Reconciler) PruneTrees(ctx context.Context, grace time.Duration) (int, 
 // Reconcile brings one Application in line with git and writes its status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	app := &v1alpha1.Application{}
-	if err := r.client.Get(ctx, req.NamespacedName, app); err != nil {
+	err := r.client.Get(ctx, req.NamespacedName, app)
+	if err == nil && r.apiReader != nil && r.staleHistory(req.NamespacedName, app) {
+		err = r.apiReader.Get(ctx, req.NamespacedName, app)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			r.metrics.forget(req.Namespace, req.Name)
+			r.written.Delete(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -249,6 +271,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		r.owned.ensure(ctx, app.Status.Inventory)
 		if err := r.client.Status().Patch(ctx, app, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
 			retErr = errors.Join(retErr, fmt.Errorf("patch status: %w", err))
+		} else if err == nil && len(app.Status.History) > 0 {
+			r.written.Store(req.NamespacedName, writtenEntry{uid: app.UID, id: app.Status.History[0].ID})
 		}
 		r.metrics.reconcile.Observe(time.Since(start).Seconds())
 		r.metrics.observe(app)
@@ -266,7 +290,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		interval = i.Duration
 	}
 
-	err := r.reconcile(ctx, app)
+	err = r.reconcile(ctx, app)
 	apimeta.RemoveStatusCondition(&app.Status.Conditions, v1alpha1.ConditionReconciling)
 	switch {
 	case err == nil:
