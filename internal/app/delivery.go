@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -49,7 +48,7 @@ func newDelivery(rc *rest.Config, cfg config.Config, log *slog.Logger, reg prome
 		Manager: delivery.ManagerOptions{
 			LeaderElection:          cfg.Delivery.LeaderElection,
 			LeaderElectionNamespace: cfg.Delivery.LeaderElectionNamespace,
-			Logger:                  logr.FromSlogHandler(log.With("component", "delivery").Handler()),
+			Logger:                  delivery.KubeLogger(log.With("component", "delivery").Handler()),
 		},
 		Reconciler: delivery.Options{Concurrency: cfg.Delivery.Concurrency, Logger: log.With("component", "delivery"),
 			Secrets: secrets, SecretCheckInterval: cfg.Vault.CheckInterval, Notifier: notifier},

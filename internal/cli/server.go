@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ferrycd/ferry/internal/app"
 	"github.com/ferrycd/ferry/internal/config"
+	"github.com/ferrycd/ferry/internal/delivery"
 )
 
 func newServerCmd(e *env) *cobra.Command {
@@ -35,7 +35,7 @@ are an error. Settings that hold secrets also accept KEY_file (env FERRY_KEY_FIL
 			log := cfg.NewLogger(e.stderr)
 			// controller-runtime and client-go log through a global logger; unset, it
 			// prints a warning with a stack trace once delivery has run for 30 s.
-			ctrllog.SetLogger(logr.FromSlogHandler(log.With("component", "delivery").Handler()))
+			ctrllog.SetLogger(delivery.KubeLogger(log.With("component", "delivery").Handler()))
 			ctx := cmd.Context()
 			a, err := app.New(ctx, app.Options{Config: cfg, Logger: log})
 			if err != nil {
