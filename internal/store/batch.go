@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // errClosed answers the writes still waiting for the group committer when the DB closes.
@@ -15,6 +16,15 @@ var errClosed = errors.New("store is closed")
 // maxGroup caps how many waiting writes one group transaction takes, which bounds how long
 // the first of them waits for the last.
 const maxGroup = 128
+
+// A group waits for the writes announced with expect at most commitDelay, and looks for
+// them every commitPoll. Waiting makes groups larger, and a larger group commits more writes
+// for each page it copies to the WAL and each flush: like PostgreSQL's commit_delay, but only
+// when writes are known to be on their way, so a lone write never waits.
+const (
+	commitDelay = 300 * time.Microsecond
+	commitPoll  = 50 * time.Microsecond
+)
 
 // groupCommitter stores the writes that wait for SQLite's one writer connection in one
 // transaction, one savepoint each, so that a burst of small writes pays for one commit (and
@@ -34,6 +44,13 @@ type groupCommitter struct {
 	// waiting counts the writes handed to write and not yet taken by the committer; groups
 	// counts the transactions that stored more than one write. Tests read them.
 	waiting, groups atomic.Int64
+	// collecting is the size of the group being gathered, zero between groups; tests read
+	// it.
+	collecting atomic.Int64
+	// expected counts the writes announced with expect and not yet ready.
+	expected atomic.Int64
+	// delay is commitDelay in nanoseconds, longer in tests.
+	delay atomic.Int64
 }
 
 type groupWrite struct {
@@ -49,6 +66,7 @@ func newGroupCommitter(db *DB) *groupCommitter {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
+	g.delay.Store(int64(commitDelay))
 	go g.run()
 	return g
 }
@@ -82,6 +100,8 @@ func (g *groupCommitter) write(ctx context.Context, fn func(context.Context, *sq
 func (g *groupCommitter) run() {
 	defer close(g.done)
 	group := make([]*groupWrite, 0, maxGroup)
+	tick := time.NewTimer(time.Hour)
+	tick.Stop()
 	for {
 		select {
 		case w := <-g.requests:
@@ -90,18 +110,63 @@ func (g *groupCommitter) run() {
 		case <-g.stop:
 			return
 		}
-	collect:
-		for len(group) < maxGroup {
-			select {
-			case w := <-g.requests:
-				g.waiting.Add(-1)
-				group = append(group, w)
-			default:
-				break collect
-			}
-		}
+		g.collecting.Store(1)
+		g.collect(&group, tick)
 		g.commit(group)
+		g.collecting.Store(0)
 		clear(group) // let the finished writes' closures go
+	}
+}
+
+// collect adds the writes waiting to group, up to maxGroup, and then, while writes announced
+// with expect are still being prepared, waits for them up to g.delay.
+func (g *groupCommitter) collect(group *[]*groupWrite, tick *time.Timer) {
+	var deadline time.Time
+	for len(*group) < maxGroup {
+		select {
+		case w := <-g.requests:
+			g.waiting.Add(-1)
+			*group = append(*group, w)
+			g.collecting.Store(int64(len(*group)))
+			continue
+		default:
+		}
+		if g.expected.Load() <= 0 {
+			return
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(time.Duration(g.delay.Load()))
+		} else if !now.Before(deadline) {
+			return
+		}
+		tick.Reset(commitPoll)
+		select {
+		case w := <-g.requests:
+			g.waiting.Add(-1)
+			*group = append(*group, w)
+			g.collecting.Store(int64(len(*group)))
+			tick.Stop()
+		case <-tick.C:
+		}
+	}
+}
+
+// expect tells the committer that a write is being prepared and will soon be handed to
+// write, so that a group about to commit waits for it a little (see collect); the function
+// it returns, called once the write is ready or abandoned, takes that back. It may be called
+// more than once.
+func (g *groupCommitter) expect() (ready func()) {
+	if g == nil {
+		return func() {}
+	}
+	g.expected.Add(1)
+	done := false
+	return func() {
+		if !done {
+			done = true
+			g.expected.Add(-1)
+		}
 	}
 }
 

@@ -217,3 +217,66 @@ func TestHotStatementsOnANewConnection(t *testing.T) {
 		t.Errorf("stored %v, want k", keys)
 	}
 }
+
+// TestGroupCommitWaitsForExpectedWrites: a group waits for a write announced with expect
+// until it is handed over, and stores it with the writes already taken; without an
+// announcement, a lone write does not wait.
+func TestGroupCommitWaitsForExpectedWrites(t *testing.T) {
+	db := groupDB(t)
+	db.group.delay.Store(int64(time.Hour)) // only the announcement's end stops the wait
+	noLongerThan := func(what string, done <-chan error) {
+		t.Helper()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s has not returned after a minute: the committer waits for a write nobody announced", what)
+		}
+	}
+
+	lone := make(chan error, 1)
+	go func() { lone <- db.inGroupTx(t.Context(), insertKey("lone")) }()
+	noLongerThan("a lone write", lone)
+
+	ready := db.group.expect()
+	groups := db.group.groups.Load()
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { first <- db.inGroupTx(t.Context(), insertKey("first")) }()
+	until(t, "the committer to take the first write", func() bool { return db.group.collecting.Load() == 1 })
+	go func() { second <- db.inGroupTx(t.Context(), insertKey("second")) }()
+	// The committer takes the second into the group and still waits for the announced write.
+	until(t, "the committer to take the second write into the group", func() bool { return db.group.collecting.Load() == 2 })
+	select {
+	case err := <-first:
+		t.Fatalf("the first write returned (%v) while an announced write was still being prepared", err)
+	default:
+	}
+	ready()
+	ready() // a second call changes nothing
+	noLongerThan("the first write", first)
+	noLongerThan("the second write", second)
+	if got := db.group.groups.Load() - groups; got != 1 {
+		t.Errorf("the writes were stored in %d groups, want 1", got)
+	}
+	if db.group.expected.Load() != 0 {
+		t.Errorf("expected = %d after the announcement ended, want 0", db.group.expected.Load())
+	}
+	keys := storedKeys(t, db)
+	for _, k := range []string{"lone", "first", "second"} {
+		if !keys[k] {
+			t.Errorf("row %q is missing", k)
+		}
+	}
+}
+
+// until polls cond until it holds, and fails the test if it does not within a minute.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+	}
+}

@@ -345,6 +345,9 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 	if e.EventID == "" {
 		return errtrack.Outcome{}, fmt.Errorf("ingest event: %w: no event ID; normalize the event first", errtrack.ErrInvalid)
 	}
+	// The group committer may wait for this write while its document is made.
+	ready := db.group.expect()
+	defer ready()
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
@@ -363,6 +366,7 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 	fresh := errtrack.NewIssue(projectID, e)
 	column := db.eventDoc(doc)
 	var out errtrack.Outcome
+	ready()
 	for range 2 {
 		err = db.inGroupTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			var err error
