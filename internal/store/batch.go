@@ -121,13 +121,16 @@ func (g *groupCommitter) run() {
 // collect adds the writes waiting to group, up to maxGroup, and then, while writes announced
 // with expect are still being prepared, waits for them up to g.delay.
 func (g *groupCommitter) collect(group *[]*groupWrite, tick *time.Timer) {
+	take := func(w *groupWrite) {
+		g.waiting.Add(-1)
+		*group = append(*group, w)
+		g.collecting.Store(int64(len(*group)))
+	}
 	var deadline time.Time
 	for len(*group) < maxGroup {
 		select {
 		case w := <-g.requests:
-			g.waiting.Add(-1)
-			*group = append(*group, w)
-			g.collecting.Store(int64(len(*group)))
+			take(w)
 			continue
 		default:
 		}
@@ -143,9 +146,7 @@ func (g *groupCommitter) collect(group *[]*groupWrite, tick *time.Timer) {
 		tick.Reset(commitPoll)
 		select {
 		case w := <-g.requests:
-			g.waiting.Add(-1)
-			*group = append(*group, w)
-			g.collecting.Store(int64(len(*group)))
+			take(w)
 			tick.Stop()
 		case <-tick.C:
 		}
