@@ -462,7 +462,7 @@ func settledOnApply(objs []*unstructured.Unstructured) map[object.ObjMetadata]bo
 		gk := o.GroupVersionKind().GroupKind()
 		switch gk {
 		case schema.GroupKind{Kind: "ConfigMap"}, schema.GroupKind{Kind: "Secret"}, schema.GroupKind{Kind: "ServiceAccount"},
-			schema.GroupKind{Group: rbacGroup, Kind: "Role"}, schema.GroupKind{Group: rbacGroup, Kind: "RoleBinding"},
+			roleKind, schema.GroupKind{Group: rbacGroup, Kind: "RoleBinding"},
 			schema.GroupKind{Group: rbacGroup, Kind: "ClusterRole"}, schema.GroupKind{Group: rbacGroup, Kind: "ClusterRoleBinding"}:
 		case schema.GroupKind{Kind: "Service"}:
 			if t, _, _ := unstructured.NestedString(o.Object, "spec", "type"); t == string(corev1.ServiceTypeLoadBalancer) {
