@@ -140,6 +140,7 @@ func (p *errorPayloads) envelope(kind int, variant, eventID string) []byte {
 		raw = bytes.ReplaceAll(raw, []byte(name), []byte(strings.TrimSuffix(name, "Step")+"V"+variant+"Step"))
 	}
 	var env bytes.Buffer
+	env.Grow(len(raw) + 256) // the headers, once: the load generator's garbage is not Ferry's
 	fmt.Fprintf(&env, `{"event_id":%q,"sent_at":%q,"sdk":{"name":"sentry.go","version":%q}}`+"\n",
 		eventID, time.Now().UTC().Format(time.RFC3339Nano), sentry.SDKVersion)
 	fmt.Fprintf(&env, `{"type":"event","length":%d}`+"\n", len(raw))

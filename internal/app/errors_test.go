@@ -197,6 +197,64 @@ func TestSentrySDKEndToEnd(t *testing.T) {
 	}
 }
 
+// TestSentryEventsOutliveTheirRequests: the server reads each request body into a buffer
+// that the next request reuses, so an event, or an issue summing it, that kept a reference
+// into its body would change when the next request arrived. Events of one issue, each with
+// its own tag value and breadcrumb, sent one after another, must be stored and summed as
+// they were sent.
+func TestSentryEventsOutliveTheirRequests(t *testing.T) {
+	e := errorsEnv(t)
+	hub := sdk(t, e.createProject(t, "bodies", 0), "")
+	const events = 6
+	for i := range events {
+		hub.WithScope(func(s *sentry.Scope) {
+			s.SetTag("shard", fmt.Sprintf("shard-%d", i))
+			chargeCard(hub, 1000+i)
+		})
+	}
+	list := e.issues(t, "project=bodies")
+	if len(list) != 1 || list[0].Count != events {
+		t.Fatalf("issues = %+v, want one with %d events", list, events)
+	}
+	var shards []string
+	for _, ts := range list[0].TagsSummary {
+		if ts.Key != "shard" {
+			continue
+		}
+		for _, v := range ts.Values {
+			shards = append(shards, v.Value)
+		}
+	}
+	slices.Sort(shards)
+	if want := []string{"shard-0", "shard-1", "shard-2", "shard-3", "shard-4", "shard-5"}; !slices.Equal(shards, want) {
+		t.Errorf("the issue's shard values = %v, want %v", shards, want)
+	}
+	status, out, _ := e.call(t, http.MethodGet, fmt.Sprintf("/api/v1/issues/%d/events?limit=%d", list[0].ID, events), e.read, nil)
+	if status != http.StatusOK {
+		t.Fatalf("issue events: %d %v", status, out)
+	}
+	raw, _ := json.Marshal(out["events"])
+	var stored []errtrack.StoredEvent
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != events {
+		t.Fatalf("stored events = %d, want %d", len(stored), events)
+	}
+	for _, se := range stored {
+		shard, _ := se.Event.Tags.Get("shard")
+		var i int
+		if _, err := fmt.Sscanf(shard, "shard-%d", &i); err != nil {
+			t.Errorf("event %s: tag shard = %q", se.Event.EventID, shard)
+			continue
+		}
+		bc := se.Event.Breadcrumbs
+		if want := fmt.Sprintf("charging order %d", 1000+i); len(bc) == 0 || bc[len(bc)-1].Message != want {
+			t.Errorf("event %s with shard %q: breadcrumbs %+v, want the last %q", se.Event.EventID, shard, bc, want)
+		}
+	}
+}
+
 // TestSentryRateLimit: a project over its quota gets 429 with the headers the SDK honours,
 // and the SDK then stops sending until the quota's window ends.
 func TestSentryRateLimit(t *testing.T) {

@@ -21,7 +21,13 @@ import (
 // like json.Marshal's, is for raw JSON that is not valid or a time that RFC 3339 cannot
 // write.
 func MarshalEvent(e Event) ([]byte, error) {
-	enc := encoder{buf: make([]byte, 0, e.Size+e.Size/8+512)}
+	return AppendEvent(make([]byte, 0, e.Size+e.Size/8+512), e)
+}
+
+// AppendEvent appends MarshalEvent's document of e to dst, a buffer to reuse, and returns
+// the extended buffer.
+func AppendEvent(dst []byte, e Event) ([]byte, error) {
+	enc := encoder{buf: dst}
 	enc.event(&e)
 	if enc.err != nil {
 		return nil, fmt.Errorf("marshal event: %w", enc.err)

@@ -356,8 +356,10 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 		e.Timestamp = now
 	}
 	e.Timestamp = storedTime(e.Timestamp)
-	doc, err := errtrack.MarshalEvent(e)
+	buf := docBuffer()
+	doc, err := errtrack.AppendEvent(*buf, e)
 	if err != nil {
+		putDocBuffer(buf)
 		return errtrack.Outcome{}, fmt.Errorf("ingest event %s: document: %w", e.EventID, err)
 	}
 	// Grouping reads the whole event; it runs here, beside the other ingests, rather than
@@ -365,6 +367,8 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 	// event opens if its fingerprint is new.
 	fresh := errtrack.NewIssue(projectID, e)
 	column := db.eventDoc(doc)
+	*buf = doc // grown, perhaps: keep the larger buffer
+	putDocBuffer(buf)
 	var out errtrack.Outcome
 	ready()
 	for range 2 {

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -37,15 +38,47 @@ func mustZstd[T any](v T, err error) T {
 	return v
 }
 
-// eventDoc is the column value of an event document, JSON as MarshalEvent wrote it.
+// eventDoc is the column value of an event document, JSON as errtrack.AppendEvent wrote it,
+// in memory of its own: doc may be reused once it returns.
 func (db *DB) eventDoc(doc []byte) any {
 	if db.dialect.numbered {
 		return string(doc)
 	}
-	out := make([]byte, len(s2Magic)+s2.MaxEncodedLen(len(doc)))
+	// S2 needs room for an incompressible document, though a compressed one is a
+	// seventh of that: compress into a reused buffer and keep what it took.
+	scratch := docBuffer()
+	defer putDocBuffer(scratch)
+	need := len(s2Magic) + s2.MaxEncodedLen(len(doc))
+	if cap(*scratch) < need {
+		*scratch = make([]byte, need)
+	}
+	buf := (*scratch)[:need]
+	n := len(s2.Encode(buf[len(s2Magic):], doc))
+	out := make([]byte, len(s2Magic)+n)
 	copy(out, s2Magic)
-	n := len(s2.Encode(out[len(s2Magic):], doc))
-	return out[:len(s2Magic)+n]
+	copy(out[len(s2Magic):], buf[len(s2Magic):len(s2Magic)+n])
+	return out
+}
+
+// maxPooledDoc is the largest buffer putDocBuffer keeps: most documents are a few KiB, and
+// the pool should not hold on to the memory of the rare one near the 1 MB cap.
+const maxPooledDoc = 256 << 10
+
+// docBuffers holds buffers that event documents are written and compressed into, so that
+// each ingest does not allocate and collect two buffers the size of its event.
+var docBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// docBuffer returns an empty buffer from the pool; putDocBuffer gives it back.
+func docBuffer() *[]byte {
+	b := docBuffers.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+func putDocBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledDoc {
+		docBuffers.Put(b)
+	}
 }
 
 // eventJSON is the JSON of a stored event document, compressed or not.

@@ -158,6 +158,9 @@ func (in *ingest) begin(w http.ResponseWriter, r *http.Request, headerAuth bool)
 // and skipped.
 func (in *ingest) envelope(w http.ResponseWriter, r *http.Request) {
 	id, auth, authErr, body, err := in.begin(w, r, true)
+	// Nothing keeps a reference to the body: items are parsed, and the event decoded into
+	// values of its own, before this returns.
+	defer envelope.Recycle(body)
 	var env envelope.Envelope
 	if err == nil {
 		env, err = envelope.Parse(body, in.s.opts.Errors.Limits)
@@ -199,6 +202,7 @@ func (in *ingest) envelope(w http.ResponseWriter, r *http.Request) {
 func (in *ingest) store(w http.ResponseWriter, r *http.Request) {
 	// The legacy endpoint has no envelope header to take credentials from.
 	id, auth, _, body, err := in.begin(w, r, false)
+	defer envelope.Recycle(body) // as in envelope
 	var payload []byte
 	if err == nil {
 		payload, err = envelope.ParseStore(body, in.s.opts.Errors.Limits)

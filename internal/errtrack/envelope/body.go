@@ -25,6 +25,26 @@ const maxZstdWindow = 8 << 20
 // the body grows.
 const firstReadSize = 16 << 10
 
+// maxPooledBody is the largest buffer Recycle keeps for another request: most bodies are
+// a few KiB, and a pool of bodies at the caps would hold their memory for nothing.
+const maxPooledBody = 256 << 10
+
+// bodies holds request buffers for reuse (see Recycle); each is a *[]byte of length zero.
+var bodies = sync.Pool{New: func() any {
+	b := make([]byte, 0, firstReadSize)
+	return &b
+}}
+
+// Recycle hands a body Body returned back for another request to read into. Call it only
+// when nothing refers to body or to any part of it any more, or not at all.
+func Recycle(body []byte) {
+	if cap(body) == 0 || cap(body) > maxPooledBody {
+		return
+	}
+	body = body[:0]
+	bodies.Put(&body)
+}
+
 // gzipReaders holds gzip.Readers for reuse.
 var gzipReaders sync.Pool
 
@@ -40,7 +60,8 @@ var errWireCap = errors.New("compressed body over its cap")
 // MaxCompressed or MaxDecompressed gives ErrTooLarge; corrupt or truncated compressed data
 // gives ErrMalformed; an unknown encoding ErrUnsupportedEncoding. An error reading the
 // body itself (the client went away) is returned wrapped as it is, except that an
-// http.MaxBytesReader cap also gives ErrTooLarge. Body does not close r.Body.
+// http.MaxBytesReader cap also gives ErrTooLarge. Body does not close r.Body. The body may
+// be read into a buffer an earlier request gave back with Recycle.
 func Body(r *http.Request, limits Limits) ([]byte, error) {
 	l := limits.withDefaults()
 	enc, err := contentEncoding(r.Header)
@@ -53,7 +74,7 @@ func Body(r *http.Request, limits Limits) ([]byte, error) {
 	wire := &wireReader{r: r.Body, left: l.MaxCompressed}
 
 	if enc == "identity" {
-		out, over, err := readCapped(wire, min(l.MaxCompressed, l.MaxDecompressed))
+		out, over, err := readCapped(wire, min(l.MaxCompressed, l.MaxDecompressed), pooledBuffer())
 		switch {
 		case wire.over || over:
 			return nil, fmt.Errorf("%w: request body over %d bytes", ErrTooLarge, min(l.MaxCompressed, l.MaxDecompressed))
@@ -68,7 +89,7 @@ func Body(r *http.Request, limits Limits) ([]byte, error) {
 		return nil, wire.decodeErr(enc, l.MaxCompressed, err)
 	}
 	defer closeDec()
-	out, over, err := readCapped(dec, l.MaxDecompressed)
+	out, over, err := readCapped(dec, l.MaxDecompressed, pooledBuffer())
 	switch {
 	case wire.over:
 		return nil, fmt.Errorf("%w: %s request body over %d bytes", ErrTooLarge, enc, l.MaxCompressed)
@@ -219,10 +240,17 @@ func (w *wireReader) decodeErr(enc string, maxCompressed int64, err error) error
 	return fmt.Errorf("%w: %s body is corrupt: %w", ErrMalformed, enc, err)
 }
 
-// readCapped reads r to its end, holding at most max+1 bytes: the buffer starts small
-// and doubles, but never past max+1. over reports that r had more than max bytes.
-func readCapped(r io.Reader, max int64) (out []byte, over bool, err error) {
-	buf := make([]byte, 0, min(max+1, firstReadSize))
+// pooledBuffer is an empty buffer from the pool.
+func pooledBuffer() []byte { return (*bodies.Get().(*[]byte))[:0] }
+
+// readCapped reads r to its end into buf, a buffer to reuse (nil: a new one of
+// firstReadSize), which doubles as needed but never past max+1 bytes; a reused buffer
+// larger than that reads at most its own size. over reports that r had more than max bytes.
+func readCapped(r io.Reader, max int64, buf []byte) (out []byte, over bool, err error) {
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, min(max+1, firstReadSize))
+	}
+	buf = buf[:0]
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) > max {

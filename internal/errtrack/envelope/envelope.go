@@ -344,7 +344,7 @@ func decodeLegacy(b []byte, maxEvent int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: store body is base64 but neither JSON nor zlib", ErrMalformed)
 	}
 	defer zr.Close()
-	out, over, err := readCapped(zr, maxEvent)
+	out, over, err := readCapped(zr, maxEvent, nil)
 	switch {
 	case over:
 		return nil, fmt.Errorf("%w: event inflates to over %d bytes", ErrTooLarge, maxEvent)
