@@ -536,7 +536,38 @@ func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error 
 			}
 			return &objectFailure{object: worst, cause: strings.TrimPrefix(reason, worst+" "), err: err}
 		case <-changed:
+			settle(ctx, changed)
 		case <-time.After(r.opts.PollInterval):
+		}
+	}
+}
+
+// A workload's controllers write its status several times in a row as they start it (a
+// Deployment's when its ReplicaSet is made, scaled and seen), each a change the watch
+// reports: after a change, the wait reads again once no other has come for settleQuiet, or
+// after settleMax at most, instead of once for each.
+const (
+	settleQuiet = 50 * time.Millisecond
+	settleMax   = 200 * time.Millisecond
+)
+
+// settle returns once changed has been quiet for settleQuiet, after settleMax, or when ctx
+// ends.
+func settle(ctx context.Context, changed <-chan struct{}) {
+	limit := time.NewTimer(settleMax)
+	defer limit.Stop()
+	quiet := time.NewTimer(settleQuiet)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-changed:
+			quiet.Reset(settleQuiet)
+		case <-quiet.C:
+			return
+		case <-limit.C:
+			return
+		case <-ctx.Done():
+			return
 		}
 	}
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"testing"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"github.com/fluxcd/cli-utils/pkg/object"
@@ -56,4 +57,27 @@ func TestSettledOnApply(t *testing.T) {
 	if got := toRead(object.ObjMetadataSet{{Name: "a"}, {Name: "b"}}, map[object.ObjMetadata]bool{{Name: "a"}: true}); len(got) != 1 || got[0].Name != "b" {
 		t.Errorf("toRead = %v, want only b", got)
 	}
+}
+
+// TestSettleEnds: the wait's pause after a change ends at its limit while changes keep
+// coming, as a workload whose status never stops changing makes them.
+func TestSettleEnds(t *testing.T) {
+	changed := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	storm := make(chan struct{})
+	go func() {
+		defer close(storm)
+		for {
+			select {
+			case <-stop:
+				return
+			case changed <- struct{}{}:
+			default:
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	settle(t.Context(), changed) // hangs if a change restarted the whole wait
+	close(stop)
+	<-storm
 }
