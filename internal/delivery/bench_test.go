@@ -12,6 +12,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -84,6 +85,7 @@ func BenchmarkControlPlaneCeiling(b *testing.B) {
 	}
 	for range b.N {
 		b.StopTimer()
+		quietPlane(b)
 		e := newEnv(b, testenv.GitServerOptions{}, benchConcurrency)
 		var objs []*unstructured.Unstructured
 		for i := range n {
@@ -141,6 +143,7 @@ func BenchmarkControlPlaneCeiling(b *testing.B) {
 
 func benchmarkApps(b *testing.B, n int) {
 	b.StopTimer()
+	quietPlane(b)
 	e := newEnv(b, testenv.GitServerOptions{}, benchConcurrency)
 	files := map[string]string{}
 	for i := range n {
@@ -173,12 +176,46 @@ func benchmarkApps(b *testing.B, n int) {
 	reportCPU(b, cpu, n, elapsed)
 }
 
+// quietPlane waits until the control plane has deleted the namespaces of earlier runs, so
+// that a run is not measured while the plane also deletes a thousand apps' objects (each
+// env deletes its namespace when it ends, and the plane takes a minute or more to empty it).
+func quietPlane(b *testing.B) {
+	b.Helper()
+	c, err := client.New(plane.Config, client.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for deadline := start.Add(15 * time.Minute); ; time.Sleep(time.Second) {
+		var list corev1.NamespaceList
+		if err := c.List(b.Context(), &list); err != nil {
+			b.Fatal(err)
+		}
+		terminating := 0
+		for _, ns := range list.Items {
+			if ns.DeletionTimestamp != nil {
+				terminating++
+			}
+		}
+		if terminating == 0 {
+			if waited := time.Since(start); waited > time.Second {
+				b.Logf("waited %s for earlier runs' namespaces to be deleted", waited.Round(time.Second))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d namespace(s) still being deleted after 15m", terminating)
+		}
+	}
+}
+
 // benchmarkPushes pushes 50 single-app commits, version v's files made by files(v), and
 // refreshes the way the push webhook does, timing each from the push until the Application is
 // Ready at the new commit (for a Deployment's rollout, until its new Pod is available).
 func benchmarkPushes(b *testing.B, files func(v int) map[string]string) {
 	for range b.N {
 		b.StopTimer()
+		quietPlane(b)
 		e := newEnv(b, testenv.GitServerOptions{}, benchConcurrency)
 		sha := e.commit(files(0), "v0")
 		e.createApp("web", func(a *v1alpha1.Application) { a.Spec.SyncPolicy.Interval = &metav1.Duration{Duration: time.Hour} })
