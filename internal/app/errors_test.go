@@ -66,16 +66,22 @@ func chargeCard(hub *sentry.Hub, order int) {
 
 func (e *incidentEnv) issues(t *testing.T, query string) []errtrack.Issue {
 	t.Helper()
-	status, out, _ := e.call(t, http.MethodGet, "/api/v1/issues?"+query, e.read, nil)
+	return readMember[[]errtrack.Issue](t, e, "/api/v1/issues?"+query, "issues")
+}
+
+// readMember GETs path with the read-scope key and decodes the member of its JSON answer.
+func readMember[T any](t *testing.T, e *incidentEnv, path, member string) T {
+	t.Helper()
+	status, out, _ := e.call(t, http.MethodGet, path, e.read, nil)
 	if status != http.StatusOK {
-		t.Fatalf("list issues: %d %v", status, out)
+		t.Fatalf("GET %s: %d %v", path, status, out)
 	}
-	raw, _ := json.Marshal(out["issues"])
-	var list []errtrack.Issue
-	if err := json.Unmarshal(raw, &list); err != nil {
+	raw, _ := json.Marshal(out[member])
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
 	}
-	return list
+	return v
 }
 
 func timelineTypes(t *testing.T, e *incidentEnv, releaseID int64) []string {
@@ -229,15 +235,7 @@ func TestSentryEventsOutliveTheirRequests(t *testing.T) {
 	if want := []string{"shard-0", "shard-1", "shard-2", "shard-3", "shard-4", "shard-5"}; !slices.Equal(shards, want) {
 		t.Errorf("the issue's shard values = %v, want %v", shards, want)
 	}
-	status, out, _ := e.call(t, http.MethodGet, fmt.Sprintf("/api/v1/issues/%d/events?limit=%d", list[0].ID, events), e.read, nil)
-	if status != http.StatusOK {
-		t.Fatalf("issue events: %d %v", status, out)
-	}
-	raw, _ := json.Marshal(out["events"])
-	var stored []errtrack.StoredEvent
-	if err := json.Unmarshal(raw, &stored); err != nil {
-		t.Fatal(err)
-	}
+	stored := readMember[[]errtrack.StoredEvent](t, e, fmt.Sprintf("/api/v1/issues/%d/events?limit=%d", list[0].ID, events), "events")
 	if len(stored) != events {
 		t.Fatalf("stored events = %d, want %d", len(stored), events)
 	}
