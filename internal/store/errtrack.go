@@ -356,10 +356,8 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 		e.Timestamp = now
 	}
 	e.Timestamp = storedTime(e.Timestamp)
-	buf := docBuffer()
-	doc, err := errtrack.AppendEvent(*buf, e)
+	doc, err := errtrack.AppendEvent(docBuffers.Get(), e)
 	if err != nil {
-		putDocBuffer(buf)
 		return errtrack.Outcome{}, fmt.Errorf("ingest event %s: document: %w", e.EventID, err)
 	}
 	// Grouping reads the whole event; it runs here, beside the other ingests, rather than
@@ -367,8 +365,7 @@ func (db *DB) IngestEvent(ctx context.Context, projectID int64, e errtrack.Event
 	// event opens if its fingerprint is new.
 	fresh := errtrack.NewIssue(projectID, e)
 	column := db.eventDoc(doc)
-	*buf = doc // grown, perhaps: keep the larger buffer
-	putDocBuffer(buf)
+	docBuffers.Put(doc)
 	var out errtrack.Outcome
 	ready()
 	for range 2 {

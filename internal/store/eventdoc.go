@@ -3,10 +3,11 @@ package store
 import (
 	"bytes"
 	"fmt"
-	"sync"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/ferrycd/ferry/internal/bufpool"
 )
 
 // On SQLite an event's document is stored compressed with S2 (a faster, Snappy-compatible
@@ -46,40 +47,21 @@ func (db *DB) eventDoc(doc []byte) any {
 	}
 	// S2 needs room for an incompressible document, though a compressed one is a
 	// seventh of that: compress into a reused buffer and keep what it took.
-	scratch := docBuffer()
-	defer putDocBuffer(scratch)
-	need := len(s2Magic) + s2.MaxEncodedLen(len(doc))
-	if cap(*scratch) < need {
-		*scratch = make([]byte, need)
+	buf := docBuffers.Get()
+	if need := s2.MaxEncodedLen(len(doc)); cap(buf) < need {
+		buf = make([]byte, need)
 	}
-	buf := (*scratch)[:need]
-	n := len(s2.Encode(buf[len(s2Magic):], doc))
-	out := make([]byte, len(s2Magic)+n)
-	copy(out, s2Magic)
-	copy(out[len(s2Magic):], buf[len(s2Magic):len(s2Magic)+n])
+	block := s2.Encode(buf[:cap(buf)], doc)
+	out := append(append(make([]byte, 0, len(s2Magic)+len(block)), s2Magic...), block...)
+	docBuffers.Put(buf)
 	return out
 }
 
-// maxPooledDoc is the largest buffer putDocBuffer keeps: most documents are a few KiB, and
-// the pool should not hold on to the memory of the rare one near the 1 MB cap.
-const maxPooledDoc = 256 << 10
-
-// docBuffers holds buffers that event documents are written and compressed into, so that
-// each ingest does not allocate and collect two buffers the size of its event.
-var docBuffers = sync.Pool{New: func() any { return new([]byte) }}
-
-// docBuffer returns an empty buffer from the pool; putDocBuffer gives it back.
-func docBuffer() *[]byte {
-	b := docBuffers.Get().(*[]byte)
-	*b = (*b)[:0]
-	return b
-}
-
-func putDocBuffer(b *[]byte) {
-	if cap(*b) <= maxPooledDoc {
-		docBuffers.Put(b)
-	}
-}
+// docBuffers holds the buffers event documents are written and compressed into, so that
+// an ingest does not allocate and collect two buffers the size of its event. It keeps none
+// over 256 KiB: most documents are a few KiB, and the rare one near the 1 MB cap should not
+// stay in memory.
+var docBuffers = bufpool.New(16<<10, 256<<10)
 
 // eventJSON is the JSON of a stored event document, compressed or not.
 func eventJSON(doc []byte) ([]byte, error) {

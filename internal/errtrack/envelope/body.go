@@ -14,6 +14,8 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/ferrycd/ferry/internal/bufpool"
 )
 
 // maxZstdWindow is the largest zstd window accepted: RFC 9659 lets HTTP decoders refuse
@@ -25,25 +27,13 @@ const maxZstdWindow = 8 << 20
 // the body grows.
 const firstReadSize = 16 << 10
 
-// maxPooledBody is the largest buffer Recycle keeps for another request: most bodies are
-// a few KiB, and a pool of bodies at the caps would hold their memory for nothing.
-const maxPooledBody = 256 << 10
-
-// bodies holds request buffers for reuse (see Recycle); each is a *[]byte of length zero.
-var bodies = sync.Pool{New: func() any {
-	b := make([]byte, 0, firstReadSize)
-	return &b
-}}
+// bodies holds request buffers for reuse (see Recycle). It keeps none over 256 KiB: most
+// bodies are a few KiB, and buffers at the caps would hold their memory for nothing.
+var bodies = bufpool.New(firstReadSize, 256<<10)
 
 // Recycle hands a body Body returned back for another request to read into. Call it only
 // when nothing refers to body or to any part of it any more, or not at all.
-func Recycle(body []byte) {
-	if cap(body) == 0 || cap(body) > maxPooledBody {
-		return
-	}
-	body = body[:0]
-	bodies.Put(&body)
-}
+func Recycle(body []byte) { bodies.Put(body) }
 
 // gzipReaders holds gzip.Readers for reuse.
 var gzipReaders sync.Pool
@@ -74,7 +64,7 @@ func Body(r *http.Request, limits Limits) ([]byte, error) {
 	wire := &wireReader{r: r.Body, left: l.MaxCompressed}
 
 	if enc == "identity" {
-		out, over, err := readCapped(wire, min(l.MaxCompressed, l.MaxDecompressed), pooledBuffer())
+		out, over, err := readCapped(wire, min(l.MaxCompressed, l.MaxDecompressed), bodies.Get())
 		switch {
 		case wire.over || over:
 			return nil, fmt.Errorf("%w: request body over %d bytes", ErrTooLarge, min(l.MaxCompressed, l.MaxDecompressed))
@@ -89,7 +79,7 @@ func Body(r *http.Request, limits Limits) ([]byte, error) {
 		return nil, wire.decodeErr(enc, l.MaxCompressed, err)
 	}
 	defer closeDec()
-	out, over, err := readCapped(dec, l.MaxDecompressed, pooledBuffer())
+	out, over, err := readCapped(dec, l.MaxDecompressed, bodies.Get())
 	switch {
 	case wire.over:
 		return nil, fmt.Errorf("%w: %s request body over %d bytes", ErrTooLarge, enc, l.MaxCompressed)
@@ -239,9 +229,6 @@ func (w *wireReader) decodeErr(enc string, maxCompressed int64, err error) error
 	}
 	return fmt.Errorf("%w: %s body is corrupt: %w", ErrMalformed, enc, err)
 }
-
-// pooledBuffer is an empty buffer from the pool.
-func pooledBuffer() []byte { return (*bodies.Get().(*[]byte))[:0] }
 
 // readCapped reads r to its end into buf, a buffer to reuse (nil: a new one of
 // firstReadSize), which doubles as needed but never past max+1 bytes; a reused buffer
