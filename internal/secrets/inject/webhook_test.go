@@ -539,6 +539,13 @@ func TestCertManagerRace(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = client.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
 	cfg := inject.WebhookConfiguration("race-"+ns.Name, ns.Name, "ferry", inject.DefaultPath)
+	// Scoped to no namespace, as startHook scopes its own to its test's: this configuration
+	// points at a Service that does not exist, and would fail every Pod that the tests running
+	// beside this one create.
+	sel := cfg.Webhooks[0].NamespaceSelector
+	sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
+		Key: testLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{"none-" + ns.Name},
+	})
 	if _, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(t.Context(), cfg, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
