@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,9 +28,9 @@ const (
 )
 
 // groupCommitter stores the writes that wait for SQLite's one writer connection in one
-// transaction, one savepoint each, so that a burst of small writes pays for one commit (and
-// one fsync) instead of one each. A write that fails rolls back to its savepoint and the
-// others still commit; a write alone runs in a transaction of its own, as inTx would.
+// transaction, so that a burst of small writes pays for one commit (and one fsync) instead of
+// one each. A write that fails is rolled back with the whole transaction, and the others are
+// stored again without it; a write alone runs in a transaction of its own, as inTx would.
 //
 // It changes no guarantee: a write is durable when its call returns nil, writes of a group
 // commit or fail together only when the commit itself fails, and no write sees another's
@@ -181,55 +182,48 @@ func (g *groupCommitter) commit(group []*groupWrite) {
 		}
 		live = append(live, w)
 	}
-	switch len(live) {
-	case 0:
-		return
-	case 1:
-		live[0].result <- g.alone(live[0])
-		return
+	for len(live) > 1 {
+		failed, err := g.together(live)
+		if failed < 0 {
+			for _, w := range live {
+				w.result <- err
+			}
+			return
+		}
+		// The write that failed is answered; the others, whose changes were rolled back
+		// with it, are stored again without it.
+		live[failed].result <- err
+		live = slices.Delete(live, failed, failed+1)
 	}
+	if len(live) == 1 {
+		live[0].result <- g.alone(live[0])
+	}
+}
+
+// together stores writes in one transaction. It returns -1 and nil when the transaction
+// committed, -1 and an error when it could not begin or commit, and the index of the first
+// write that failed and its error otherwise, having rolled the whole transaction back.
+//
+// Writes run without a savepoint each: a write's failure is rare (a race on a resent event,
+// a project deleted under its events), and two statements more for every write cost the one
+// writer more than storing a whole group again now and then.
+func (g *groupCommitter) together(writes []*groupWrite) (failed int, err error) {
 	g.groups.Add(1)
 	// The transaction outlives any one write's context.
 	tx, err := g.db.write.BeginTx(context.Background(), nil)
 	if err != nil {
-		for _, w := range live {
-			w.result <- fmt.Errorf("begin: %w", err)
-		}
-		return
+		return -1, fmt.Errorf("begin: %w", err)
 	}
-	results := make([]error, len(live))
-	for i, w := range live {
-		if results[i], err = g.db.savepoint(tx, w.run); err != nil {
-			// SQLite ended the transaction (some errors roll it all back) or cannot undo
-			// this write: drop it, and store every other write again on its own. Those
-			// before this one had changes that will now never commit; those after have not
-			// run.
-			_ = tx.Rollback()
-			for j, w := range live {
-				switch {
-				case j != i:
-					w.result <- g.alone(w)
-				case results[i] != nil:
-					w.result <- results[i]
-				default:
-					w.result <- err
-				}
-			}
-			return
+	for i, w := range writes {
+		if err := w.run(tx); err != nil {
+			_ = tx.Rollback() // it may have ended already: some SQLite errors roll it all back
+			return i, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		for i, w := range live {
-			if results[i] == nil {
-				results[i] = fmt.Errorf("commit: %w", err)
-			}
-			w.result <- results[i]
-		}
-		return
+		return -1, fmt.Errorf("commit: %w", err)
 	}
-	for i, w := range live {
-		w.result <- results[i]
-	}
+	return -1, nil
 }
 
 // run runs the write's fn in tx, under a context that does not end (see write).
@@ -243,31 +237,6 @@ func (g *groupCommitter) alone(w *groupWrite) error {
 		return err
 	}
 	return g.db.inTx(context.WithoutCancel(w.ctx), true, w.run)
-}
-
-// The statements of savepoint, prepared once on SQLite (see hot).
-var (
-	qSavepoint           = hot(`SAVEPOINT ferry_write`)
-	qRollbackToSavepoint = hot(`ROLLBACK TO ferry_write`)
-	qReleaseSavepoint    = hot(`RELEASE ferry_write`)
-)
-
-// savepoint runs fn inside a savepoint of tx and rolls its changes back if it fails. It
-// returns fn's error, and separately an error that leaves tx unusable.
-func (db *DB) savepoint(tx *sql.Tx, fn func(*sql.Tx) error) (fnErr, txErr error) {
-	ctx := context.Background()
-	if _, err := db.exec(ctx, tx, qSavepoint); err != nil {
-		return nil, fmt.Errorf("savepoint: %w", err)
-	}
-	if fnErr = fn(tx); fnErr != nil {
-		if _, err := db.exec(ctx, tx, qRollbackToSavepoint); err != nil {
-			return fnErr, fmt.Errorf("roll back to savepoint: %w", err)
-		}
-	}
-	if _, err := db.exec(ctx, tx, qReleaseSavepoint); err != nil {
-		return fnErr, fmt.Errorf("release savepoint: %w", err)
-	}
-	return fnErr, nil
 }
 
 // inGroupTx runs a write as inTx does, grouped with other waiting writes where the store

@@ -90,9 +90,9 @@ func sqliteParams(opts Options, writer bool) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	if writer {
-		// A write of a group runs in a savepoint, whose undo log SQLite keeps in a temporary
-		// file once it passes 64 KiB, as a group's soon does; in memory it costs no system
-		// calls. Readers keep the default, so a large sort does not grow the heap.
+		// Statements in a transaction keep their undo logs (statement journals) in a
+		// temporary file once they pass 64 KiB; in memory they cost no system calls.
+		// Readers keep the default, so a large sort does not grow the heap.
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	} else {
