@@ -210,12 +210,17 @@ func TestNewFailsCleanly(t *testing.T) {
 // deploy the new commit.
 func TestPushWebhookDeploys(t *testing.T) {
 	const secret = "webhook-secret"
+	// The repository's name is this run's own: an Application an earlier run (go test
+	// -count=2) left on the shared plane must not match this run's push, even when this
+	// run's git server got the port the earlier one had.
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	repo := "deploy-" + suffix
 	git := testenv.NewGitServer(t, testenv.GitServerOptions{})
-	git.CreateRepo(t, "deploy")
+	git.CreateRepo(t, repo)
 	cm := func(v string) string {
 		return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  v: " + v + "\n"
 	}
-	first := git.Commit(t, "deploy", "main", map[string]string{"app/cm.yaml": cm("one")}, "one")
+	first := git.Commit(t, repo, "main", map[string]string{"app/cm.yaml": cm("one")}, "one")
 
 	url, _ := start(t, func(c *config.Config) { c.Webhooks.GitHubSecret = secret })
 
@@ -227,7 +232,7 @@ func TestPushWebhookDeploys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := "webhook-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ns := "webhook-" + suffix
 	if err := c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +240,7 @@ func TestPushWebhookDeploys(t *testing.T) {
 	app := &v1alpha1.Application{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
 		Spec: v1alpha1.ApplicationSpec{
-			Source:      v1alpha1.Source{RepoURL: git.URL("deploy"), Revision: "main", Path: "app"},
+			Source:      v1alpha1.Source{RepoURL: git.URL(repo), Revision: "main", Path: "app"},
 			Destination: v1alpha1.Destination{Namespace: ns},
 			SyncPolicy:  v1alpha1.SyncPolicy{Automated: true, Interval: &metav1.Duration{Duration: time.Hour}},
 		},
@@ -250,8 +255,8 @@ func TestPushWebhookDeploys(t *testing.T) {
 	}
 	testenv.Eventually(t, "the first commit is synced", func() bool { return revision() == first })
 
-	second := git.Commit(t, "deploy", "main", map[string]string{"app/cm.yaml": cm("two")}, "two")
-	body := fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"deleted":false,"repository":{"clone_url":%q}}`, second, git.URL("deploy"))
+	second := git.Commit(t, repo, "main", map[string]string{"app/cm.yaml": cm("two")}, "two")
+	body := fmt.Sprintf(`{"ref":"refs/heads/main","after":%q,"deleted":false,"repository":{"clone_url":%q}}`, second, git.URL(repo))
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(body))
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/api/v1/webhooks/git", strings.NewReader(body))
