@@ -99,7 +99,7 @@ func queueBehind(t *testing.T, db *DB, n int, start func(i int) error) []error {
 func TestGroupCommitFailedWriteRollsBackAlone(t *testing.T) {
 	db := groupDB(t)
 	boom := errors.New("boom")
-	// Two writes of the group fail, one after changing a row: each is rolled back and
+	// Two writes of the group fail after changing a row: each is rolled back and
 	// answered with its error, and every other write is stored.
 	doomed := map[int]bool{7: true, 13: true}
 	errs := queueBehind(t, db, 20, func(i int) error {
