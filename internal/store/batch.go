@@ -208,7 +208,6 @@ func (g *groupCommitter) commit(group []*groupWrite) {
 // a project deleted under its events), and two statements more for every write cost the one
 // writer more than storing a whole group again now and then.
 func (g *groupCommitter) together(writes []*groupWrite) (failed int, err error) {
-	g.groups.Add(1)
 	// The transaction outlives any one write's context.
 	tx, err := g.db.write.BeginTx(context.Background(), nil)
 	if err != nil {
@@ -223,6 +222,7 @@ func (g *groupCommitter) together(writes []*groupWrite) (failed int, err error) 
 	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("commit: %w", err)
 	}
+	g.groups.Add(1)
 	return -1, nil
 }
 
