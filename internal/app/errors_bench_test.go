@@ -1,18 +1,21 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -134,23 +137,44 @@ func newErrorPayloads(b *testing.B) *errorPayloads {
 // envelope is issue kind's event with a new event ID, in an envelope as the SDK sends it.
 // A non-empty variant renames the event's in-app functions, which makes it another issue's.
 func (p *errorPayloads) envelope(kind int, variant, eventID string) []byte {
+	return p.appendEnvelope(nil, kind, variant, eventID)
+}
+
+// appendEnvelope appends envelope's bytes to dst: each sender reuses one buffer, so that
+// the load generator's garbage is not counted against Ferry.
+func (p *errorPayloads) appendEnvelope(dst []byte, kind int, variant, eventID string) []byte {
 	raw := p.events[kind]
+	size := len(raw)
+	var name, renamed []byte
 	if variant != "" {
-		name := ")." + letters(kind) + "Step"
-		raw = bytes.ReplaceAll(raw, []byte(name), []byte(strings.TrimSuffix(name, "Step")+"V"+variant+"Step"))
+		name = []byte(")." + letters(kind) + "Step")
+		renamed = []byte(")." + letters(kind) + "V" + variant + "Step")
+		size += bytes.Count(raw, name) * (len(renamed) - len(name))
 	}
-	var env bytes.Buffer
-	env.Grow(len(raw) + 256) // the headers, once: the load generator's garbage is not Ferry's
-	fmt.Fprintf(&env, `{"event_id":%q,"sent_at":%q,"sdk":{"name":"sentry.go","version":%q}}`+"\n",
+	dst = fmt.Appendf(dst, `{"event_id":%q,"sent_at":%q,"sdk":{"name":"sentry.go","version":%q}}`+"\n",
 		eventID, time.Now().UTC().Format(time.RFC3339Nano), sentry.SDKVersion)
-	fmt.Fprintf(&env, `{"type":"event","length":%d}`+"\n", len(raw))
+	dst = fmt.Appendf(dst, `{"type":"event","length":%d}`+"\n", size)
 	// The SDK's event carries its own event_id; replace it so that every post is a new event.
 	i := bytes.Index(raw, []byte(`"event_id":"`)) + len(`"event_id":"`)
-	env.Write(raw[:i])
-	env.WriteString(eventID)
-	env.Write(raw[i+32:])
-	env.WriteByte('\n')
-	return env.Bytes()
+	dst = appendReplaced(dst, raw[:i], name, renamed)
+	dst = append(dst, eventID...)
+	dst = appendReplaced(dst, raw[i+32:], name, renamed)
+	return append(dst, '\n')
+}
+
+// appendReplaced appends src to dst with every from replaced by to; an empty from replaces
+// nothing.
+func appendReplaced(dst, src, from, to []byte) []byte {
+	for len(from) > 0 {
+		j := bytes.Index(src, from)
+		if j < 0 {
+			break
+		}
+		dst = append(dst, src[:j]...)
+		dst = append(dst, to...)
+		src = src[j+len(from):]
+	}
+	return append(dst, src...)
 }
 
 // letters writes n in base 26 with the letters a to z.
@@ -187,9 +211,6 @@ func postEnvelope(c *http.Client, url, auth string, body []byte) (time.Duration,
 
 // benchErrors sends the load to url and reports; check, when set, verifies the store after.
 func benchErrors(b *testing.B, url, auth string, p *errorPayloads, check func(newIssues int)) {
-	tr := &http.Transport{MaxIdleConns: 2 * errorSenders, MaxIdleConnsPerHost: 2 * errorSenders, IdleConnTimeout: time.Minute}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: time.Minute}
 	runtime.GC()
 	debug.FreeOSMemory()
 	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
@@ -211,14 +232,22 @@ func benchErrors(b *testing.B, url, auth string, p *errorPayloads, check func(ne
 		start := time.Now()
 		for s := range errorSenders {
 			wg.Go(func() {
+				sender, err := dialSender(url, auth)
+				if err != nil {
+					errs[s] = err
+					return
+				}
+				defer sender.close()
 				rng := rand.New(rand.NewPCG(iteration, uint64(s)))
+				var body []byte
 				for range errorPosts / errorSenders {
 					variant := ""
 					if rng.IntN(100) >= 80 { // a new issue, named by iteration, sender and count
 						news[s]++
 						variant = letters(int(iteration)) + "X" + letters(s) + "X" + letters(news[s])
 					}
-					d, err := postEnvelope(client, url, auth, p.envelope(rng.IntN(errorIssues), variant, errtrack.NewEventID()))
+					body = p.appendEnvelope(body[:0], rng.IntN(errorIssues), variant, errtrack.NewEventID())
+					d, err := sender.post(body)
 					if err != nil {
 						errs[s] = err
 						return
@@ -244,3 +273,66 @@ func benchErrors(b *testing.B, url, auth string, p *errorPayloads, check func(ne
 	b.ReportMetric(float64(p.size)/1024, "KiB/event")
 	reportLoad(b, "event", latencies, elapsed, cpu)
 }
+
+// sender is one SDK's keep-alive connection, speaking HTTP/1.1 itself: the requests are
+// the SDK's (method, path, headers, body), but written in one call and read back with
+// http.ReadResponse, without net/http's client machinery (a reader and a writer goroutine
+// per connection, a request object and copies of the body), which is the load generator's
+// cost, not Ferry's, on the two cores they share.
+type sender struct {
+	conn net.Conn
+	r    *bufio.Reader
+	// head is the request up to its Content-Length value; req is reused for each post.
+	head, req []byte
+	url       string
+}
+
+func dialSender(rawURL, auth string) (*sender, error) {
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	// The headers sentry-go's transport sends, and the one net/http adds under it.
+	head := "POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nUser-Agent: sentry.go/" + sentry.SDKVersion + "\r\nContent-Type: application/x-sentry-envelope\r\n" +
+		"Accept-Encoding: gzip\r\n"
+	if auth != "" {
+		head += "X-Sentry-Auth: " + auth + "\r\n"
+	}
+	return &sender{conn: conn, r: bufio.NewReader(conn), head: []byte(head + "Content-Length: "), url: rawURL}, nil
+}
+
+// post sends body and reads the answer, which must be 200; it returns the time between.
+func (s *sender) post(body []byte) (time.Duration, error) {
+	s.req = append(s.req[:0], s.head...)
+	s.req = strconv.AppendInt(s.req, int64(len(body)), 10)
+	s.req = append(s.req, "\r\n\r\n"...)
+	s.req = append(s.req, body...)
+	start := time.Now()
+	if err := s.conn.SetDeadline(start.Add(time.Minute)); err != nil {
+		return 0, err
+	}
+	if _, err := s.conn.Write(s.req); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(s.r, nil)
+	if err != nil {
+		return 0, err
+	}
+	reply, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	latency := time.Since(start)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("POST %s = %d %s, want 200", s.url, resp.StatusCode, reply)
+	}
+	if err == nil && resp.Close {
+		err = fmt.Errorf("POST %s: the server closed the connection", s.url)
+	}
+	return latency, err
+}
+
+func (s *sender) close() { _ = s.conn.Close() }
