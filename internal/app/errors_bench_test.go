@@ -1,21 +1,17 @@
 package app
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	neturl "net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -232,7 +228,7 @@ func benchErrors(b *testing.B, url, auth string, p *errorPayloads, check func(ne
 		start := time.Now()
 		for s := range errorSenders {
 			wg.Go(func() {
-				sender, err := dialSender(url, auth)
+				sender, err := dialSender(url, sdkHeaders(auth)...)
 				if err != nil {
 					errs[s] = err
 					return
@@ -247,7 +243,10 @@ func benchErrors(b *testing.B, url, auth string, p *errorPayloads, check func(ne
 						variant = letters(int(iteration)) + "X" + letters(s) + "X" + letters(news[s])
 					}
 					body = p.appendEnvelope(body[:0], rng.IntN(errorIssues), variant, errtrack.NewEventID())
-					d, err := sender.post(body)
+					status, reply, d, err := sender.post(body)
+					if err == nil && status != http.StatusOK {
+						err = fmt.Errorf("POST %s = %d %s, want 200", url, status, reply)
+					}
 					if err != nil {
 						errs[s] = err
 						return
@@ -274,65 +273,11 @@ func benchErrors(b *testing.B, url, auth string, p *errorPayloads, check func(ne
 	reportLoad(b, "event", latencies, elapsed, cpu)
 }
 
-// sender is one SDK's keep-alive connection, speaking HTTP/1.1 itself: the requests are
-// the SDK's (method, path, headers, body), but written in one call and read back with
-// http.ReadResponse, without net/http's client machinery (a reader and a writer goroutine
-// per connection, a request object and copies of the body), which is the load generator's
-// cost, not Ferry's, on the two cores they share.
-type sender struct {
-	conn net.Conn
-	r    *bufio.Reader
-	// head is the request up to its Content-Length value; req is reused for each post.
-	head, req []byte
-	url       string
-}
-
-func dialSender(rawURL, auth string) (*sender, error) {
-	u, err := neturl.Parse(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		return nil, err
-	}
-	// The headers sentry-go's transport sends, and the one net/http adds under it.
-	head := "POST " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host +
-		"\r\nUser-Agent: sentry.go/" + sentry.SDKVersion + "\r\nContent-Type: application/x-sentry-envelope\r\n" +
-		"Accept-Encoding: gzip\r\n"
+// sdkHeaders are the headers sentry-go's transport sends, and the one net/http adds under it.
+func sdkHeaders(auth string) []string {
+	h := []string{"User-Agent: sentry.go/" + sentry.SDKVersion, "Content-Type: application/x-sentry-envelope", "Accept-Encoding: gzip"}
 	if auth != "" {
-		head += "X-Sentry-Auth: " + auth + "\r\n"
+		h = append(h, "X-Sentry-Auth: "+auth)
 	}
-	return &sender{conn: conn, r: bufio.NewReader(conn), head: []byte(head + "Content-Length: "), url: rawURL}, nil
+	return h
 }
-
-// post sends body and reads the answer, which must be 200; it returns the time between.
-func (s *sender) post(body []byte) (time.Duration, error) {
-	s.req = append(s.req[:0], s.head...)
-	s.req = strconv.AppendInt(s.req, int64(len(body)), 10)
-	s.req = append(s.req, "\r\n\r\n"...)
-	s.req = append(s.req, body...)
-	start := time.Now()
-	if err := s.conn.SetDeadline(start.Add(time.Minute)); err != nil {
-		return 0, err
-	}
-	if _, err := s.conn.Write(s.req); err != nil {
-		return 0, err
-	}
-	resp, err := http.ReadResponse(s.r, nil)
-	if err != nil {
-		return 0, err
-	}
-	reply, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	latency := time.Since(start)
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("POST %s = %d %s, want 200", s.url, resp.StatusCode, reply)
-	}
-	if err == nil && resp.Close {
-		err = fmt.Errorf("POST %s: the server closed the connection", s.url)
-	}
-	return latency, err
-}
-
-func (s *sender) close() { _ = s.conn.Close() }
