@@ -2,7 +2,7 @@ package app
 
 import (
 	"bufio"
-	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +23,7 @@ type sender struct {
 	r    *bufio.Reader
 	// head is the request up to its Content-Length value; req is reused for each post.
 	head, req []byte
+	url       string
 }
 
 // dialSender connects to rawURL's host. Each post is a POST to rawURL's path with headers,
@@ -42,7 +43,7 @@ func dialSender(rawURL string, headers ...string) (*sender, error) {
 		head.WriteString(h + "\r\n")
 	}
 	head.WriteString("Content-Length: ")
-	return &sender{conn: conn, r: bufio.NewReader(conn), head: []byte(head.String())}, nil
+	return &sender{conn: conn, r: bufio.NewReader(conn), head: []byte(head.String()), url: rawURL}, nil
 }
 
 // post sends body and returns the answer's status and body, and the time between sending
@@ -67,7 +68,7 @@ func (s *sender) post(body []byte) (status int, reply []byte, latency time.Durat
 	_ = resp.Body.Close()
 	latency = time.Since(start)
 	if err == nil && resp.Close {
-		err = errors.New("the server closed the connection")
+		err = fmt.Errorf("POST %s: the server closed the connection", s.url)
 	}
 	return resp.StatusCode, reply, latency, err
 }
