@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"net/url"
@@ -160,5 +161,45 @@ func TestMigrationSets(t *testing.T) {
 	}
 	if diff := cmp.Diff(names(sqliteDialect.name), names(postgresDialect.name)); diff != "" {
 		t.Errorf("migrations (-sqlite +postgres):\n%s", diff)
+	}
+}
+
+// TestSQLiteConnectionSettings checks the settings each SQLite connection gets from its DSN:
+// the writer's and the readers'.
+func TestSQLiteConnectionSettings(t *testing.T) {
+	db, err := Open(t.Context(), "sqlite://"+t.TempDir()+"/ferry.db", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	pragma := func(pool *sql.DB, name string) string {
+		t.Helper()
+		var v string
+		if err := pool.QueryRowContext(t.Context(), "PRAGMA "+name).Scan(&v); err != nil {
+			t.Fatalf("PRAGMA %s: %v", name, err)
+		}
+		return v
+	}
+	for _, tt := range []struct {
+		pool       *sql.DB
+		name, want string
+	}{
+		{db.write, "journal_mode", "wal"},
+		{db.write, "wal_autocheckpoint", "4000"},
+		{db.write, "temp_store", "2"},  // MEMORY
+		{db.write, "synchronous", "2"}, // FULL: every commit is synced
+		{db.write, "foreign_keys", "1"},
+		{db.write, "query_only", "0"},
+		{db.read, "journal_mode", "wal"},
+		{db.read, "query_only", "1"},
+		{db.read, "foreign_keys", "1"},
+	} {
+		who := "writer"
+		if tt.pool == db.read {
+			who = "reader"
+		}
+		if got := pragma(tt.pool, tt.name); got != tt.want {
+			t.Errorf("%s: PRAGMA %s = %s, want %s", who, tt.name, got, tt.want)
+		}
 	}
 }
