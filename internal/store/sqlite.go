@@ -97,8 +97,8 @@ func sqliteParams(opts Options, writer bool) string {
 		// The writer copies the WAL into the database every 4,000 pages (16 MiB) instead
 		// of SQLite's 1,000: a page rewritten several times in between, such as an issue's
 		// row or an index's last leaf, is copied once, and the writer, which does the copy
-		// in its commits, stops four times less often. Error ingest: +7 % events/s in six
-		// alternating pairs, p99 about 1 ms longer, 3 MiB more RSS (docs/benchmarks.md).
+		// in its commits, stops four times less often. Error ingest: +4 to +9 % events/s in
+		// alternating pairs, p99 about 1 ms longer, peak RSS within 3 MiB (docs/benchmarks.md).
 		q.Add("_pragma", "wal_autocheckpoint(4000)")
 		q.Set("_txlock", "immediate")
 	} else {
