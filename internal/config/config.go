@@ -193,7 +193,8 @@ type Delivery struct {
 	// Kubeconfig is the path of a kubeconfig file. Empty means $KUBECONFIG, then
 	// ~/.kube/config, then the in-cluster service account.
 	Kubeconfig string `yaml:"kubeconfig"`
-	// Concurrency is how many Applications sync at once.
+	// Concurrency is how many Applications do a sync's work at once. A sync waiting for its
+	// objects to become healthy gives its slot back meanwhile (internal/delivery/slots.go).
 	Concurrency int `yaml:"concurrency"`
 	// InstallCRDs applies Ferry's CustomResourceDefinitions at start.
 	InstallCRDs bool `yaml:"install_crds"`

@@ -74,7 +74,7 @@ var Settings = []Setting{
 		field: func(c *Config) any { return &c.Delivery.Enabled }},
 	{Key: "delivery.kubeconfig", Flag: "kubeconfig", Usage: "kubeconfig file (default $KUBECONFIG, ~/.kube/config, then in-cluster)",
 		field: func(c *Config) any { return &c.Delivery.Kubeconfig }},
-	{Key: "delivery.concurrency", Flag: "delivery-concurrency", Usage: "how many Applications sync at once",
+	{Key: "delivery.concurrency", Flag: "delivery-concurrency", Usage: "how many Applications do a sync's work at once; a sync waiting for health holds no slot",
 		field: func(c *Config) any { return &c.Delivery.Concurrency }},
 	{Key: "delivery.install_crds", Flag: "install-crds", Usage: "apply Ferry's CustomResourceDefinitions at start",
 		field: func(c *Config) any { return &c.Delivery.InstallCRDs }},

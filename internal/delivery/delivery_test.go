@@ -331,6 +331,40 @@ func TestHealthWaitWakesOnChange(t *testing.T) {
 	}
 }
 
+// TestWaitingSyncHoldsNoSlot runs one sync slot. An Application whose Deployment can never
+// start waits for its health timeout; a second Application must sync to Healthy meanwhile,
+// while the first is still waiting (it has no history yet). With a slot held for the whole
+// wait, the second would start only after the first had failed.
+func TestWaitingSyncHoldsNoSlot(t *testing.T) {
+	e := newEnvWith(t, testenv.GitServerOptions{}, 1, func(_ *env, o *delivery.Options) {
+		o.HealthTimeout = 2 * time.Minute
+	})
+	stuck := strings.Replace(strings.ReplaceAll(fmt.Sprintf(deployment, 1), "web", "stuck"),
+		"      containers:", "      nodeSelector: {no-such-node: \"true\"}\n      containers:", 1)
+	sha := e.commit(map[string]string{"stuck/deployment.yaml": stuck, "app/config.yaml": configMap("hello")}, "v1")
+	e.createApp("stuck", func(a *v1alpha1.Application) { a.Spec.Source.Path = "stuck" })
+	// Its Deployment is applied: the sync is now waiting for it.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for e.c.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "stuck"}, &appsv1.Deployment{}) != nil {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the stuck Deployment was never applied")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+
+	e.createApp("web", nil)
+	e.waitApp("web", "Ready and Healthy at "+sha, readyAt(sha))
+	var app v1alpha1.Application
+	if err := e.c.Get(t.Context(), client.ObjectKey{Namespace: e.appNS, Name: "stuck"}, &app); err != nil {
+		t.Fatal(err)
+	}
+	if len(app.Status.History) != 0 {
+		t.Errorf("the stuck sync had ended (history %+v) before the other app synced; want it still waiting", app.Status.History)
+	}
+}
+
 func TestNewCommitAppliesAndPrunes(t *testing.T) {
 	e := newEnv(t, testenv.GitServerOptions{}, 0)
 	first := e.commit(map[string]string{

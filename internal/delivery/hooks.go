@@ -112,6 +112,7 @@ func (r *Reconciler) runHooks(ctx context.Context, app *v1alpha1.Application, ph
 // a running Job current, which is not enough for a migration or a smoke test), anything else
 // until kstatus calls it current.
 func (r *Reconciler) waitHook(ctx context.Context, o *unstructured.Unstructured) error {
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
 	defer cancel()
 	changed, unsubscribe := r.changesOf(ctx, o)
@@ -135,11 +136,15 @@ func (r *Reconciler) waitHook(ctx context.Context, o *unstructured.Unstructured)
 				}
 			}
 		}
-		select {
-		case <-ctx.Done():
+		pause(outer, func() {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			case <-time.After(r.opts.PollInterval):
+			}
+		})
+		if ctx.Err() != nil {
 			return fmt.Errorf("%s did not finish within %s", utils.FmtUnstructured(o), r.opts.HealthTimeout)
-		case <-changed:
-		case <-time.After(r.opts.PollInterval):
 		}
 	}
 }
@@ -193,6 +198,7 @@ func (r *Reconciler) deleteAndWait(ctx context.Context, o *unstructured.Unstruct
 	if _, err := r.manager.Delete(ctx, live, ssa.DeleteOptions{PropagationPolicy: metav1.DeletePropagationForeground}); err != nil {
 		return err
 	}
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
 	defer cancel()
 	changed, unsubscribe := r.changesOf(ctx, o)
@@ -205,11 +211,13 @@ func (r *Reconciler) deleteAndWait(ctx context.Context, o *unstructured.Unstruct
 		case ctx.Err() != nil:
 			return fmt.Errorf("still there after %s", r.opts.HealthTimeout)
 		}
-		select {
-		case <-ctx.Done():
-		case <-changed:
-		case <-time.After(r.opts.PollInterval):
-		}
+		pause(outer, func() {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+			case <-time.After(r.opts.PollInterval):
+			}
+		})
 	}
 }
 

@@ -61,7 +61,9 @@ type Releases interface {
 
 // Options tunes the Reconciler. The zero value is ready to use.
 type Options struct {
-	// Concurrency is how many Applications reconcile at once; zero means 20.
+	// Concurrency is how many Applications do a sync's work at once; zero means 20. Up to
+	// three times as many more may be waiting meanwhile for their objects to become healthy
+	// (slots.go).
 	Concurrency int
 	// DefaultInterval is the poll interval of Applications that set none; zero means 3m.
 	DefaultInterval time.Duration
@@ -129,6 +131,8 @@ type Reconciler struct {
 	// written maps each Application (its NamespacedName) to the newest history entry this
 	// process wrote to its status (a writtenEntry); see staleHistory.
 	written sync.Map
+	// slots holds one token for each reconcile doing work (slots.go).
+	slots chan struct{}
 }
 
 // writtenEntry identifies the newest history entry written to an Application's status.
@@ -159,7 +163,8 @@ func NewReconciler(c client.Client, mapper apimeta.RESTMapper, mirrors *gitsourc
 	manager.SetConcurrency(opts.Concurrency)
 	return &Reconciler{client: c, mapper: mapper, manager: manager, mirrors: mirrors,
 		releases: releases, events: recorder, opts: opts, metrics: newMetrics(opts.Registerer),
-		refresh: make(chan event.TypedGenericEvent[*v1alpha1.Application], 1024)}
+		refresh: make(chan event.TypedGenericEvent[*v1alpha1.Application], 1024),
+		slots:   make(chan struct{}, opts.Concurrency)}
 }
 
 // newResourceManager returns the server-side apply engine. Its health poller reads each object
@@ -180,7 +185,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.Application{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		// Several managers may run in one process (tests, shards); their metrics share names.
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.Concurrency, SkipNameValidation: new(true)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.opts.Concurrency * waitingWorkers, SkipNameValidation: new(true)}).
 		WatchesRawSource(source.Channel(r.refresh, &handler.TypedEnqueueRequestForObject[*v1alpha1.Application]{})).
 		Build(r)
 	if err != nil {
@@ -243,8 +248,13 @@ func (r *Reconciler) PruneTrees(ctx context.Context, grace time.Duration) (int, 
 
 // Reconcile brings one Application in line with git and writes its status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	ctx, release, err := r.withSlot(ctx)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	defer release()
 	app := &v1alpha1.Application{}
-	err := r.client.Get(ctx, req.NamespacedName, app)
+	err = r.client.Get(ctx, req.NamespacedName, app)
 	if err == nil && r.apiReader != nil && r.staleHistory(req.NamespacedName, app) {
 		err = r.apiReader.Get(ctx, req.NamespacedName, app)
 	}

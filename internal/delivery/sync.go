@@ -489,6 +489,7 @@ func toRead(set object.ObjMetadataSet, settled map[object.ObjMetadata]bool) obje
 // controller wrote a status, say), or after the poll interval when none did (kinds not
 // watched yet, a change the watch missed).
 func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error {
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.opts.HealthTimeout)
 	defer cancel()
 	pending := slices.Clone(set)
@@ -525,8 +526,15 @@ func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error 
 			return nil
 		}
 		pending = next
-		select {
-		case <-ctx.Done():
+		pause(outer, func() {
+			select {
+			case <-ctx.Done():
+			case <-changed:
+				settle(ctx, changed)
+			case <-time.After(r.opts.PollInterval):
+			}
+		})
+		if ctx.Err() != nil {
 			if reason == "" {
 				reason = utils.FmtObjMetadata(next[0]) + " could not be read"
 			}
@@ -535,9 +543,6 @@ func (r *Reconciler) wait(ctx context.Context, set object.ObjMetadataSet) error 
 				return err
 			}
 			return &objectFailure{object: worst, cause: strings.TrimPrefix(reason, worst+" "), err: err}
-		case <-changed:
-			settle(ctx, changed)
-		case <-time.After(r.opts.PollInterval):
 		}
 	}
 }
