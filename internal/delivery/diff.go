@@ -33,7 +33,7 @@ func (r *Reconciler) Diff(ctx context.Context, app *v1alpha1.Application) (strin
 	if pin := app.Annotations[v1alpha1.AnnotationRollbackTo]; pin != "" {
 		revision = pin
 	}
-	art, err := r.fetch(ctx, app, revision)
+	art, err := r.fetch(ctx, app, revision, 0)
 	if err != nil {
 		return "", nil, err
 	}

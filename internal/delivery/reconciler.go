@@ -196,8 +196,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // Refresh reconciles now every Application that match accepts, and returns how many. The
-// git mirror of each is fetched anew, because a fetch only satisfies requests made before it
-// started.
+// repository of each is invalidated first, so the reconcile asks git anew instead of taking
+// an answer from before the push that called Refresh.
 func (r *Reconciler) Refresh(ctx context.Context, match func(*v1alpha1.Application) bool) (int, error) {
 	var list v1alpha1.ApplicationList
 	if err := r.client.List(ctx, &list); err != nil {
@@ -209,6 +209,7 @@ func (r *Reconciler) Refresh(ctx context.Context, match func(*v1alpha1.Applicati
 		if app.Spec.Suspend || !match(app) {
 			continue
 		}
+		r.mirrors.Invalidate(app.Spec.Source.RepoURL)
 		select {
 		case r.refresh <- event.TypedGenericEvent[*v1alpha1.Application]{Object: app}:
 			n++
@@ -330,7 +331,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 
 // reconcile is the straight line: fetch, decide, then sync or check drift and health.
 func (r *Reconciler) reconcile(ctx context.Context, app *v1alpha1.Application) error {
-	art, err := r.fetch(ctx, app, app.Spec.Source.Revision)
+	art, err := r.fetch(ctx, app, app.Spec.Source.Revision, r.revisionAge(app))
 	if err != nil {
 		return err
 	}
@@ -457,7 +458,7 @@ func (r *Reconciler) pin(ctx context.Context, app *v1alpha1.Application, tracked
 		apimeta.RemoveStatusCondition(&app.Status.Conditions, v1alpha1.ConditionPinned)
 		return tracked, nil
 	}
-	art, err := r.fetch(ctx, app, want)
+	art, err := r.fetch(ctx, app, want, r.revisionAge(app))
 	if err != nil {
 		return art, err
 	}
@@ -477,8 +478,28 @@ func trackedName(app *v1alpha1.Application) string {
 	return app.Spec.Source.Revision
 }
 
-// fetch resolves revision of the Application's repository, with its credentials.
-func (r *Reconciler) fetch(ctx context.Context, app *v1alpha1.Application, revision string) (gitsource.Artifact, error) {
+// maxRevisionAge bounds revisionAge.
+const maxRevisionAge = 5 * time.Second
+
+// revisionAge is how old an answer from the git mirrors a reconcile accepts
+// (gitsource.Request.MaxAge): a tenth of the Application's poll interval, at most
+// maxRevisionAge, and none for a sync asked for by hand. A push webhook invalidates its
+// repository's answers (Refresh), so the reconcile it triggers never gets one from before
+// the push.
+func (r *Reconciler) revisionAge(app *v1alpha1.Application) time.Duration {
+	if req := app.Annotations[v1alpha1.AnnotationSyncRequested]; req != "" && req != app.Status.LastHandledSyncRequest {
+		return 0
+	}
+	interval := r.opts.DefaultInterval
+	if i := app.Spec.SyncPolicy.Interval; i != nil && i.Duration > 0 {
+		interval = i.Duration
+	}
+	return min(interval/10, maxRevisionAge)
+}
+
+// fetch resolves revision of the Application's repository, with its credentials, accepting
+// an answer up to maxAge old (gitsource.Request.MaxAge).
+func (r *Reconciler) fetch(ctx context.Context, app *v1alpha1.Application, revision string, maxAge time.Duration) (gitsource.Artifact, error) {
 	creds, err := r.credentials(ctx, app)
 	if err != nil {
 		return gitsource.Artifact{}, err
@@ -487,6 +508,7 @@ func (r *Reconciler) fetch(ctx context.Context, app *v1alpha1.Application, revis
 		RepoURL:     app.Spec.Source.RepoURL,
 		Revision:    revision,
 		Credentials: creds,
+		MaxAge:      maxAge,
 	})
 	switch {
 	case err == nil:

@@ -96,6 +96,14 @@ type Request struct {
 	// tag and a branch means the tag, as in git.
 	Revision    string
 	Credentials *Credentials
+	// MaxAge lets the Fetch be answered by the last round of git commands with the same
+	// credentials if that round started at most MaxAge before the call, succeeded, asked
+	// for this revision, and no Invalidate of the repository came after it started. Zero
+	// asks for a round that starts after the call, so that a push made before it is never
+	// missed. A poll that runs every few minutes loses nothing by accepting an answer a few
+	// seconds old, and a thousand Applications on one repository then cost the server one
+	// ls-remote every MaxAge instead of one each.
+	MaxAge time.Duration
 }
 
 // Artifact is one fetched commit.
@@ -179,7 +187,8 @@ func NewMirrors(dir string, opts Options) *Mirrors {
 
 // Fetch brings req.RepoURL up to date, resolves req.Revision to a commit and returns the
 // commit with its files. The answer reflects the repository as seen by git commands that
-// started after Fetch was called, so a push that happened before it is never missed.
+// started after Fetch was called, so a push that happened before it is never missed; with
+// req.MaxAge, by git commands that started at most that long before.
 //
 // Errors wrap ErrAuth, ErrRepositoryNotFound, ErrRevisionNotFound, ErrUnavailable,
 // ErrInvalidURL, ErrUnsafeTree or ErrTreeTooLarge when one applies, and never contain
@@ -200,7 +209,7 @@ func (m *Mirrors) Fetch(ctx context.Context, req Request) (Artifact, error) {
 	if creds == nil {
 		creds = r.userinfo
 	}
-	mir, sha, err := m.resolve(ctx, r, creds, rev)
+	mir, sha, err := m.resolve(ctx, r, creds, rev, req.MaxAge)
 	if err != nil {
 		return fail(err)
 	}
@@ -215,6 +224,20 @@ func (m *Mirrors) Fetch(ctx context.Context, req Request) (Artifact, error) {
 		Author:        t.author,
 		CommitTime:    t.time,
 	}, nil
+}
+
+// Invalidate says that repoURL changed (a push webhook arrived): no Fetch is answered from
+// a round that started before this call.
+func (m *Mirrors) Invalidate(repoURL string) {
+	r, err := parseRemote(repoURL)
+	if err != nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mir := m.mirrors[r.key]; mir != nil {
+		mir.invalidated = time.Now()
+	}
 }
 
 // Close stops the git commands in flight and waits for them to end. Fetch fails after

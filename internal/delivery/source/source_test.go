@@ -149,6 +149,64 @@ func TestFetchSeesNewCommits(t *testing.T) {
 	}
 }
 
+// TestFetchMaxAge: a Fetch with MaxAge takes the last round's answer while it is recent
+// and asks the server nothing; without MaxAge, or after Invalidate, it asks git anew.
+func TestFetchMaxAge(t *testing.T) {
+	srv := testenv.NewGitServer(t, testenv.GitServerOptions{})
+	srv.CreateRepo(t, "app")
+	first := srv.Commit(t, "app", "main", map[string]string{"app.yaml": "v: 1\n"}, "first")
+	m := newMirrors(t, source.Options{})
+	cached := source.Request{RepoURL: srv.URL("app"), Revision: "main", MaxAge: time.Hour}
+	fetch := func(req source.Request) string {
+		t.Helper()
+		art, err := m.Fetch(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return art.Revision
+	}
+	if got := fetch(cached); got != first {
+		t.Fatalf("first fetch: %s, want %s", got, first)
+	}
+
+	second := srv.Commit(t, "app", "main", map[string]string{"app.yaml": "v: 2\n"}, "second")
+	sessions := srv.Sessions("app")
+	if got := fetch(cached); got != first {
+		t.Errorf("within MaxAge: %s, want the last round's answer %s", got, first)
+	}
+	if got := srv.Sessions("app") - sessions; got != 0 {
+		t.Errorf("git sessions on the server for an answer within MaxAge: %d, want 0", got)
+	}
+	other := cached
+	other.Revision = "refs/heads/main"
+	if got := fetch(other); got != second {
+		t.Errorf("a revision the last round was not asked for: %s, want a new round's %s", got, second)
+	}
+	if got := fetch(cached); got != second {
+		t.Errorf("after a newer round: %s, want %s", got, second)
+	}
+
+	third := srv.Commit(t, "app", "main", map[string]string{"app.yaml": "v: 3\n"}, "third")
+	strict := cached
+	strict.MaxAge = 0
+	if got := fetch(strict); got != third {
+		t.Errorf("without MaxAge: %s, want %s", got, third)
+	}
+
+	fourth := srv.Commit(t, "app", "main", map[string]string{"app.yaml": "v: 4\n"}, "fourth")
+	m.Invalidate(srv.URL("app"))
+	if got := fetch(cached); got != fourth {
+		t.Errorf("after Invalidate: %s, want %s", got, fourth)
+	}
+
+	short := cached
+	short.MaxAge = time.Nanosecond
+	fifth := srv.Commit(t, "app", "main", map[string]string{"app.yaml": "v: 5\n"}, "fifth")
+	if got := fetch(short); got != fifth {
+		t.Errorf("past MaxAge: %s, want %s", got, fifth)
+	}
+}
+
 // TestFetchCoalesces holds the server while 50 Fetches of one repository queue up, then
 // counts what reached the server: the first Fetch's round (ls-remote, fetch) and one more
 // round (ls-remote) for every Fetch that asked after the first round had started.

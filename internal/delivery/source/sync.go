@@ -23,6 +23,10 @@ type mirror struct {
 	// counts the Fetches waiting on any round of this mirror; both guarded by Mirrors.mu.
 	pending map[string]*round
 	waiting int
+	// last are the newest successful rounds, by credentials fingerprint, and invalidated
+	// is when Invalidate last named the repository; both guarded by Mirrors.mu.
+	last        map[string]*round
+	invalidated time.Time
 	// ready is set once the mirror exists on disk; guarded by sem.
 	ready bool
 }
@@ -34,6 +38,8 @@ type round struct {
 	remote remote
 	creds  *Credentials
 	wants  map[string]bool // revisions; guarded by Mirrors.mu until the round starts
+	// started is when the round's git commands began; set under Mirrors.mu.
+	started time.Time
 
 	done    chan struct{}
 	answers map[string]answer // by revision; valid once done is closed
@@ -47,8 +53,9 @@ type answer struct {
 }
 
 // resolve resolves rev in a round that starts after the call, joining a round that has
-// not started yet or queueing a new one.
-func (m *Mirrors) resolve(ctx context.Context, r remote, creds *Credentials, rev string) (*mirror, string, error) {
+// not started yet or queueing a new one; or, with maxAge, in the last round if it is recent
+// enough (Request.MaxAge).
+func (m *Mirrors) resolve(ctx context.Context, r remote, creds *Credentials, rev string, maxAge time.Duration) (*mirror, string, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -60,10 +67,18 @@ func (m *Mirrors) resolve(ctx context.Context, r remote, creds *Credentials, rev
 			dir:     filepath.Join(m.dir, "repos", r.mirrorName()),
 			sem:     make(chan struct{}, 1),
 			pending: map[string]*round{},
+			last:    map[string]*round{},
 		}
 		m.mirrors[r.key] = mir
 	}
 	fp := fingerprint(creds)
+	if last := mir.last[fp]; maxAge > 0 && last != nil && last.started.After(mir.invalidated) &&
+		time.Since(last.started) <= maxAge {
+		if a, ok := last.answers[rev]; ok && a.err == nil {
+			m.mu.Unlock()
+			return mir, a.sha, nil
+		}
+	}
 	rd := mir.pending[fp]
 	if rd == nil {
 		rd = &round{remote: r, creds: creds, wants: map[string]bool{}, done: make(chan struct{})}
@@ -125,6 +140,7 @@ func (m *Mirrors) runRound(mir *mirror, fp string, rd *round) {
 	m.mu.Lock()
 	delete(mir.pending, fp) // from here on, a Fetch queues the next round
 	wants := slices.Sorted(maps.Keys(rd.wants))
+	rd.started = time.Now()
 	m.mu.Unlock()
 
 	start := time.Now()
@@ -144,6 +160,13 @@ func (m *Mirrors) runRound(mir *mirror, fp string, rd *round) {
 	}
 	m.log.Debug("git sync", attrs...)
 	rd.answers, rd.err = answers, err
+	if err == nil {
+		m.mu.Lock()
+		if prev := mir.last[fp]; prev == nil || prev.started.Before(rd.started) {
+			mir.last[fp] = rd
+		}
+		m.mu.Unlock()
+	}
 }
 
 // sync brings the mirror up to date for wants and resolves each to a commit: ls-remote
