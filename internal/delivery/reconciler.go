@@ -296,10 +296,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, nil
 	}
 
-	interval := r.opts.DefaultInterval
-	if i := app.Spec.SyncPolicy.Interval; i != nil && i.Duration > 0 {
-		interval = i.Duration
-	}
+	interval := r.interval(app)
 
 	err = r.reconcile(ctx, app)
 	apimeta.RemoveStatusCondition(&app.Status.Conditions, v1alpha1.ConditionReconciling)
@@ -490,11 +487,15 @@ func (r *Reconciler) revisionAge(app *v1alpha1.Application) time.Duration {
 	if req := app.Annotations[v1alpha1.AnnotationSyncRequested]; req != "" && req != app.Status.LastHandledSyncRequest {
 		return 0
 	}
-	interval := r.opts.DefaultInterval
+	return min(r.interval(app)/10, maxRevisionAge)
+}
+
+// interval is the Application's poll interval, or the default.
+func (r *Reconciler) interval(app *v1alpha1.Application) time.Duration {
 	if i := app.Spec.SyncPolicy.Interval; i != nil && i.Duration > 0 {
-		interval = i.Duration
+		return i.Duration
 	}
-	return min(interval/10, maxRevisionAge)
+	return r.opts.DefaultInterval
 }
 
 // fetch resolves revision of the Application's repository, with its credentials, accepting
