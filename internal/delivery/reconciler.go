@@ -379,7 +379,7 @@ const (
 // when automated, for a sync request always, and never again for the same revision and spec
 // after a failure (Argo CD's rule too), unless the retry policy allows it.
 func (r *Reconciler) decide(app *v1alpha1.Application, art gitsource.Artifact) decision {
-	if req := app.Annotations[v1alpha1.AnnotationSyncRequested]; req != "" && req != app.Status.LastHandledSyncRequest {
+	if syncRequested(app) {
 		return syncNow
 	}
 	var last *v1alpha1.HistoryEntry
@@ -475,6 +475,12 @@ func trackedName(app *v1alpha1.Application) string {
 	return app.Spec.Source.Revision
 }
 
+// syncRequested reports whether a sync asked for by hand (ferry app sync) waits to be handled.
+func syncRequested(app *v1alpha1.Application) bool {
+	req := app.Annotations[v1alpha1.AnnotationSyncRequested]
+	return req != "" && req != app.Status.LastHandledSyncRequest
+}
+
 // maxRevisionAge bounds revisionAge.
 const maxRevisionAge = 5 * time.Second
 
@@ -484,7 +490,7 @@ const maxRevisionAge = 5 * time.Second
 // repository's answers (Refresh), so the reconcile it triggers never gets one from before
 // the push.
 func (r *Reconciler) revisionAge(app *v1alpha1.Application) time.Duration {
-	if req := app.Annotations[v1alpha1.AnnotationSyncRequested]; req != "" && req != app.Status.LastHandledSyncRequest {
+	if syncRequested(app) {
 		return 0
 	}
 	return min(r.interval(app)/10, maxRevisionAge)
