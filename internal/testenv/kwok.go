@@ -31,6 +31,9 @@ var stageFiles = []string{
 	"kwok-stages/pod-delete.yaml",
 }
 
+// nodeLeaseSeconds is how long the fake node's lease lasts; kwok renews it every 10 s.
+const nodeLeaseSeconds = 40
+
 // startKwok runs kwok for the annotated nodes, serving /healthz on port.
 func (cp *ControlPlane) startKwok(bin, kubeconfig string, port int) (*process, error) {
 	args := []string{
@@ -38,6 +41,12 @@ func (cp *ControlPlane) startKwok(bin, kubeconfig string, port int) (*process, e
 		"--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=" + kwokAnnotation + "=fake",
 		"--server-address=" + hostPort(port),
+		// Without a lease (kwok's default is none) the node lifecycle controller hears from
+		// the node only when the heartbeat stage rewrites its status, every ten minutes or
+		// so: past the grace period it marks the node, and every Pod on it, not Ready, and
+		// the Pods stay so. A plane that ran longer than that lost its Deployments'
+		// availability mid-test. kwok renews a lease every quarter of its duration.
+		fmt.Sprintf("--node-lease-duration-seconds=%d", nodeLeaseSeconds),
 	}
 	for _, f := range stageFiles {
 		args = append(args, "--config="+filepath.Join(bin, f))
@@ -74,8 +83,9 @@ func createNode(ctx context.Context, client kubernetes.Interface) error {
 	return nil
 }
 
-// nodeReady returns a check that succeeds once the fake node is Ready and carries no taint
-// that keeps Pods off it (the node lifecycle controller adds one until it sees Ready).
+// nodeReady returns a check that succeeds once the fake node is Ready, carries no taint
+// that keeps Pods off it (the node lifecycle controller adds one until it sees Ready) and
+// holds its lease.
 func nodeReady(client kubernetes.Interface) func(context.Context) error {
 	return func(ctx context.Context) error {
 		node, err := client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
@@ -95,6 +105,10 @@ func nodeReady(client kubernetes.Interface) func(context.Context) error {
 			if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
 				return fmt.Errorf("node tainted %s:%s", t.Key, t.Effect)
 			}
+		}
+		// The lease is what keeps the node Ready once the first status goes stale.
+		if _, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, NodeName, metav1.GetOptions{}); err != nil {
+			return fmt.Errorf("node lease: %w", err)
 		}
 		return nil
 	}

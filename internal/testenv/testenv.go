@@ -308,9 +308,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--kube-api-burst=1000",
 		"--concurrent-deployment-syncs=20",
 		"--concurrent-replicaset-syncs=20",
-		// kwok renews the fake node's lease from the same two busy cores; under a benchmark's
-		// load a renewal can come late, and the default 50s grace would taint the node and
-		// leave Pods unready: a failure of the harness, not of the code under test.
+		// kwok renews the fake node's lease (every 10 s) from the same two busy cores; under a
+		// benchmark's load a renewal can come late, and the default 50s grace would mark the
+		// node and its Pods not Ready: a failure of the harness, not of the code under test.
 		"--node-monitor-grace-period=5m",
 	)
 	if err != nil {

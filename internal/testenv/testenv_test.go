@@ -131,6 +131,40 @@ func rssKiB(pid int) (int, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
 
+// TestNodeLeaseRenewed checks what keeps the fake node, and the Pods on it, Ready however
+// long a plane runs: kwok renews the node's lease. Without it the node lifecycle controller
+// heard from the node only at the heartbeat stage's rare status writes, and marked every
+// Pod not Ready once one came after the grace period.
+func TestNodeLeaseRenewed(t *testing.T) {
+	client, err := kubernetes.NewForConfig(cp.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases := client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	first, err := leases.Get(t.Context(), NodeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Spec.RenewTime == nil {
+		t.Fatal("lease has no renew time")
+	}
+	// kwok renews every quarter of the lease's duration; allow three durations.
+	deadline := time.Now().Add(3 * nodeLeaseSeconds * time.Second)
+	for {
+		l, err := leases.Get(t.Context(), NodeName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Spec.RenewTime != nil && l.Spec.RenewTime.After(first.Spec.RenewTime.Time) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease renewed last at %v, not since", first.Spec.RenewTime)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 func TestStopLeavesNoProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), DefaultStartTimeout)
 	defer cancel()
