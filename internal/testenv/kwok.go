@@ -42,8 +42,8 @@ func (cp *ControlPlane) startKwok(bin, kubeconfig string, port int) (*process, e
 		"--manage-nodes-with-annotation-selector=" + kwokAnnotation + "=fake",
 		"--server-address=" + hostPort(port),
 		// Without a lease (kwok's default is none) the node lifecycle controller hears from
-		// the node only when the heartbeat stage rewrites its status, every ten minutes or
-		// so: past the grace period it marks the node, and every Pod on it, not Ready, and
+		// the node only when the heartbeat stage rewrites its status, every five to ten
+		// minutes: past the grace period it marks the node, and every Pod on it, not Ready, and
 		// the Pods stay so. A plane that ran longer than that lost its Deployments'
 		// availability mid-test. kwok renews a lease every quarter of its duration.
 		fmt.Sprintf("--node-lease-duration-seconds=%d", nodeLeaseSeconds),
