@@ -8,8 +8,9 @@ import "context"
 // Job to finish, for a hook to be deleted. The work the API server is asked for stays bounded
 // by Concurrency, but a sync waiting for a slow rollout, or for a Deployment that never
 // starts until its health timeout, does not keep other Applications from syncing. With a
-// worker held for each sync's whole wait, as in Flux's kustomize-controller when it waits for health, twenty such
-// waits stop every other Application of a default Ferry for as long as they last.
+// worker held for each sync's whole wait, as in Flux's kustomize-controller when it waits
+// for health, twenty such waits stop every other Application of a default Ferry for as
+// long as they last.
 //
 // A side effect: a wait whose Deployment changed is often back in line for a slot while the
 // Deployment's controllers finish their status writes, so it reads the Deployment fewer

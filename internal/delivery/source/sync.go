@@ -143,9 +143,8 @@ func (m *Mirrors) runRound(mir *mirror, fp string, rd *round) {
 	rd.started = time.Now()
 	m.mu.Unlock()
 
-	start := time.Now()
 	answers, fetched, err := m.sync(m.ctx, mir, rd.remote, rd.creds, wants)
-	elapsed := time.Since(start)
+	elapsed := time.Since(rd.started)
 	result := "unchanged"
 	switch {
 	case err != nil:
