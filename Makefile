@@ -73,7 +73,7 @@ bench: testbin ## Run the benchmarks and print their numbers (the delivery one l
 
 .PHONY: bench-delivery
 bench-delivery: testbin ## Time N Applications to Healthy (N=100,500,1000), push-to-applied latency for a ConfigMap change and a Deployment rollout, and the plane's own ceiling at N=1000.
-	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -run '^$$' -bench 'BenchmarkDelivery|BenchmarkControlPlaneCeiling' -benchtime 1x -timeout 60m ./internal/delivery/
+	FERRY_TESTBIN=$$(hack/testbin.sh) FERRY_VAULT=$$(hack/testbin-vault.sh)/vault go test -v -run '^$$' -bench 'BenchmarkDelivery|BenchmarkControlPlaneCeiling' -benchtime 1x -timeout 60m ./internal/delivery/
 
 .PHONY: bench-panel
 bench-panel: testbin ## Server time of each panel list page with 10,000 alerts, 10,000 issues and 2,000 Applications stored.

@@ -72,7 +72,8 @@ func rolledDeployment(v int) string {
 // BenchmarkControlPlaneCeiling is the yardstick for BenchmarkDelivery: the same N apps
 // server-side applied straight to the local control plane, one request per object and no
 // Ferry, timed until every Deployment is available. It is what the control plane alone can
-// do on this machine, so the apps/s of BenchmarkDelivery can be read against it.
+// do on this machine, so the apps/s of BenchmarkDelivery can be read against it. With
+// FERRY_BENCH_APISERVER_PROFILE=FILE, its profile of kube-apiserver goes to FILE.ceiling.
 //
 //	FERRY_BENCH_APPS=1000 go test -run '^$' -bench ControlPlaneCeiling -benchtime 1x ./internal/delivery/
 func BenchmarkControlPlaneCeiling(b *testing.B) {
@@ -100,6 +101,7 @@ func BenchmarkControlPlaneCeiling(b *testing.B) {
 			}
 		}
 		b.StartTimer()
+		profileAPIServer(b, ".ceiling")
 		cpu := readCPU(b)
 		start := time.Now()
 		sem := make(chan struct{}, benchConcurrency)
@@ -155,7 +157,7 @@ func benchmarkApps(b *testing.B, n int) {
 	sha := e.commit(files, fmt.Sprintf("%d apps", n))
 
 	b.StartTimer()
-	profileAPIServer(b)
+	profileAPIServer(b, "")
 	cpu := readCPU(b)
 	start := time.Now()
 	for i := range n {

@@ -101,13 +101,14 @@ func (c *requestCounter) report(b *testing.B, apps int) {
 }
 
 // profileAPIServer writes a CPU profile of kube-apiserver during the run to the file
-// FERRY_BENCH_APISERVER_PROFILE names, if set: 20 seconds from the 8th, when the syncs are in
-// full flow. The API server serves /debug/pprof to its admin.
-func profileAPIServer(b *testing.B) {
+// FERRY_BENCH_APISERVER_PROFILE names, if set, with suffix added: 20 seconds from the 8th,
+// when the syncs are in full flow. The API server serves /debug/pprof to its admin.
+func profileAPIServer(b *testing.B, suffix string) {
 	path := os.Getenv("FERRY_BENCH_APISERVER_PROFILE")
 	if path == "" {
 		return
 	}
+	path += suffix
 	cs, err := kubernetes.NewForConfig(plane.Config)
 	if err != nil {
 		b.Fatal(err)
